@@ -1,0 +1,45 @@
+"""``pretraining_documents``: the whole generated pretraining corpus, in a fixed order."""
+
+from __future__ import annotations
+
+from .corpus import fact_documents, narratives
+from .entities import World, rng_for, unused_names
+from .longdocs import build_long_document, local_fact
+from .problems import strip_calculator, word_problems
+from .text import approx_token_count
+
+
+def long_documents(world: World) -> list[str]:
+    """Several-thousand-token documents that end with questions about facts stated at
+    controlled distances inside them: pretraining practice for long-context recall."""
+    cfg = world.config
+    rng = rng_for(cfg.seed, "long-docs")
+    names = unused_names(world, "corpus")
+    lo, hi = cfg.long_doc_fact_distance
+    hi = min(hi, cfg.long_doc_tokens - 1)
+    docs = []
+    for _ in range(cfg.n_long_docs):
+        people = rng.sample(names, 4)
+        facts = [(local_fact(rng, name), rng.randint(lo, hi)) for name in people]
+        body, _ = build_long_document(rng, world, cfg.long_doc_tokens, facts, approx_token_count)
+        qa = [f"Question: {f.question}\nAnswer: {f.value}" for f, _ in facts]
+        rng.shuffle(qa)
+        docs.append(body + "\n\n" + "\n\n".join(qa))
+    return docs
+
+
+def train_problems(world: World):
+    """The GSM8K-shaped train split; the corpus contains exactly these problems."""
+    return word_problems(world, world.config.n_train_problems, "train")
+
+
+def pretraining_documents(world: World) -> list[str]:
+    """Plain-text documents: paraphrased facts, narratives, worked word problems and long
+    documents, shuffled with the world's seed (same seed, same list)."""
+    docs = fact_documents(world)
+    docs += narratives(world)
+    docs += [f"Question: {p.question}\nAnswer: {strip_calculator(p.answer)}"
+             for p in train_problems(world)]
+    docs += long_documents(world)
+    rng_for(world.config.seed, "corpus-order").shuffle(docs)
+    return docs
