@@ -63,6 +63,32 @@ def init_distributed() -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
+def rank0_first(fn: Callable[[], object]):
+    """Run `fn` on rank 0, then on the others (which then read what rank 0 cached).
+
+    Used for data preparation: one process trains the tokenizer and writes the packed
+    arrays, instead of every process racing to write the same files. An error on rank 0
+    is raised on every rank, so no process waits forever at a barrier.
+    """
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return fn()
+    error = [None]
+    if dist.get_rank() == 0:
+        try:
+            result = fn()
+        except Exception as e:  # re-raised below on every rank
+            error = [f"{type(e).__name__}: {e}"]
+            exc = e
+    dist.broadcast_object_list(error, src=0)
+    if error[0] is not None:
+        if dist.get_rank() == 0:
+            raise exc
+        raise RuntimeError(f"rank 0 failed: {error[0]}")
+    if dist.get_rank() != 0:
+        result = fn()
+    return result
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -160,6 +186,8 @@ def train(
     engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, lr_scheduler=scheduler,
                                            config=deepspeed_config(cfg, world))
 
+    _write_shard_report(engine, out_dir, rank, world)
+
     start_step, tokens_seen, wall_before, last_tag = 0, 0, 0.0, None
     if resume and (ckpt_dir / "latest").exists():
         path, state = engine.load_checkpoint(str(ckpt_dir))
@@ -245,6 +273,19 @@ def save_checkpoint(engine, ckpt_dir: Path, step: int, tokens_seen: int, wall: f
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+def _write_shard_report(engine, out_dir: Path, rank: int, world: int) -> None:
+    """zero_shards/rank<r>.json: how many parameter elements this rank holds, so a run
+    (or a test) can see that ZeRO-3 really partitions the model across processes."""
+    params = list(engine.module.parameters())
+    local = sum(p.ds_tensor.numel() if hasattr(p, "ds_tensor") else p.numel() for p in params)
+    full = sum(getattr(p, "ds_numel", p.numel()) for p in params)
+    folder = out_dir / "zero_shards"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"rank{rank}.json").write_text(json.dumps(
+        {"rank": rank, "world_size": world, "zero_stage": engine.zero_optimization_stage(),
+         "local_elements": int(local), "full_elements": int(full)}))
 
 
 def _all_finite(x: torch.Tensor) -> bool:

@@ -20,6 +20,7 @@ def fixed_rows(n_rows: int, seq_len: int, vocab: int, seed: int = 1234) -> torch
     """Token rows from a pure-Python LCG walk with structure a model can learn (repeating
     motifs), independent of numpy/torch RNG versions so golden files stay valid."""
     state = seed
+    vocab = min(vocab, 64)  # a small alphabet, so the loss falls visibly within a few steps
     rows = []
     for _ in range(n_rows):
         row = []
@@ -56,7 +57,10 @@ def train_in_process(cfg: config.Config, out_dir: Path, rows: torch.Tensor | Non
 
 
 def run_cli(*args: str, env: dict | None = None, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    # The test process may hold a one-process group (RANK, MASTER_PORT...); a child must not reuse it.
+    dist_vars = {"RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"}
+    full_env = {k: v for k, v in os.environ.items() if k not in dist_vars}
+    full_env.update({"PYTHONPATH": str(REPO), **(env or {})})
     proc = subprocess.run([sys.executable, "-m", "harness", *args], cwd=REPO, env=full_env, capture_output=True,
                           text=True, timeout=timeout)
     if check and proc.returncode != 0:

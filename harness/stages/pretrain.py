@@ -26,9 +26,9 @@ def run(cfg: Config, out_dir: str | Path, *, resume: bool = False, progress: boo
     cfg = validate(cfg)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    # All input checks (config, corpus, tokenizer) happen here, before the model exists.
-    data = prepare_pretraining_data(cfg, out_dir)
     rank, world = engine.init_distributed()
+    # All input checks (config, corpus, tokenizer) happen here, before the model exists.
+    data = engine.rank0_first(lambda: prepare_pretraining_data(cfg, out_dir))
     dev = engine.device()
     sampler = RowSampler(len(data.train), cfg.run.seed, cfg.run.micro_batch_size, cfg.grad_accum(world), world, rank)
     train_rows = torch.from_numpy(data.train).long()

@@ -90,7 +90,7 @@ def world_config(size: str = "tiny", seed: int = 0) -> WorldConfig:
         return WorldConfig(
             seed=seed, n_people=2000, n_places=80, n_orgs=60,
             person_attributes=("city", "job", "employer", "birth_year", "colour"),
-            n_narratives=1500, n_train_problems=5000, n_long_docs=200,
+            n_narratives=1500, n_train_problems=5000, n_long_docs=100,
             long_doc_tokens=4000, n_test_problems=500, n_squad_paragraphs=300,
             n_scrolls_per_split=200, scrolls_doc_tokens=1400,
             scrolls_tasks=(("world_far", 600, 900), ("world_near", 40, 400)),

@@ -33,13 +33,37 @@ def train_problems(world: World):
     return word_problems(world, world.config.n_train_problems, "train")
 
 
+def corpus_parts(world: World) -> dict[str, list[str]]:
+    """The corpus by kind of document, before shuffling."""
+    return {
+        "facts": fact_documents(world),
+        "narratives": narratives(world),
+        "problems": [f"Question: {p.question}\nAnswer: {strip_calculator(p.answer)}"
+                     for p in train_problems(world)],
+        "long_docs": long_documents(world),
+    }
+
+
 def pretraining_documents(world: World) -> list[str]:
     """Plain-text documents: paraphrased facts, narratives, worked word problems and long
     documents, shuffled with the world's seed (same seed, same list)."""
-    docs = fact_documents(world)
-    docs += narratives(world)
-    docs += [f"Question: {p.question}\nAnswer: {strip_calculator(p.answer)}"
-             for p in train_problems(world)]
-    docs += long_documents(world)
+    docs = [d for part in corpus_parts(world).values() for d in part]
     rng_for(world.config.seed, "corpus-order").shuffle(docs)
     return docs
+
+
+def corpus_stats(world: World) -> dict[str, dict[str, float]]:
+    """Documents, characters, estimated BPE-512 tokens and token share per part, plus the
+    number of facts the corpus states: what to look at when calibrating the size knob
+    (fact learning depends on exposures per fact = fact tokens seen / fact tokens)."""
+    parts = corpus_parts(world)
+    tokens = {k: sum(approx_token_count(d) for d in v) for k, v in parts.items()}
+    total = sum(tokens.values())
+    stats = {k: {"docs": len(v), "chars": sum(map(len, v)), "tokens": tokens[k],
+                 "share": round(tokens[k] / total, 4)} for k, v in parts.items()}
+    cfg = world.config
+    stats["total"] = {"docs": sum(len(v) for v in parts.values()),
+                      "chars": sum(s["chars"] for s in stats.values()), "tokens": total,
+                      "share": 1.0,
+                      "stated_person_facts": len(world.known_people) * len(cfg.person_attributes)}
+    return stats

@@ -72,9 +72,10 @@ def _savings(rng, world):
     q = (f"{p.name} saves {a} coins every week for {w} weeks, then spends {spend} coins on "
          f"{a_an(item.name)}. Then {p.first_name} "
          f"earns {c} more coins. How many coins does {p.first_name} have now?")
+    left = saved - spend
     lines = [f"{p.first_name} saves {_step(f'{a} * {w}', saved, 'coins')}.",
-             f"After buying the {item.name}, {_step(f'{saved} - {spend}', saved - spend)} coins are left.",
-             f"With the new coins {p.first_name} has {_step(f'{saved - spend} + {c}', saved - spend + c, 'coins')}."]
+             f"After buying the {item.name}, {_step(f'{saved} - {spend}', left)} coins are left.",
+             f"With the new coins {p.first_name} has {_step(f'{left} + {c}', left + c, 'coins')}."]
     return q, lines, saved - spend + c, (saved, saved - spend)
 
 

@@ -119,14 +119,14 @@ def _write_jsonl(path: Path, records: list[dict]) -> None:
             f.write(json.dumps(r) + "\n")  # json's defaults, as in the official GSM8K files
 
 
-def test_problems(world: World):
+def gsm8k_test_problems(world: World):
     exclude = frozenset(p.question for p in train_problems(world))
     return word_problems(world, world.config.n_test_problems, "test", exclude=exclude)
 
 
 def write_gsm8k(world: World, out_dir: Path) -> Path:
     root = out_dir / "gsm8k"
-    for split, probs in (("train", train_problems(world)), ("test", test_problems(world))):
+    for split, probs in (("train", train_problems(world)), ("test", gsm8k_test_problems(world))):
         _write_jsonl(root / f"{split}.jsonl", [{"question": p.question, "answer": p.answer}
                                                 for p in probs])
     return root

@@ -1,0 +1,119 @@
+"""Post-training data from the world and the ground-truth oracle."""
+
+import random
+
+import pytest
+
+from harness.data import posttrain as pt
+from harness.data.world import build_world, world_config
+
+
+@pytest.fixture(scope="module")
+def world():
+    return build_world(world_config("tiny"))
+
+
+def test_rating_from_gap_covers_the_four_levels():
+    assert [pt.rating_from_gap(g) for g in (1.0, 0.6, 0.45, 0.3, 0.2, 0.15, 0.1, 0.01)] == [
+        "significantly_better", "significantly_better", "better", "better",
+        "slightly_better", "slightly_better", "negligibly_better", "negligibly_better"]
+    with pytest.raises(ValueError):
+        pt.rating_from_gap(0.0)
+
+
+def test_preference_pair_rejects_unknown_rating_and_dimension():
+    with pytest.raises(ValueError, match="rating"):
+        pt.PreferencePair("p", "a", "b", "much_better", "helpfulness")
+    with pytest.raises(ValueError, match="dimension"):
+        pt.PreferencePair("p", "a", "b", "better", "honesty")
+
+
+def test_oracle_fact(world):
+    rec = pt.prompts(world, "fact", "eval")[0]
+    wrong = next(v for v in rec.domain if v != rec.answer)
+    score = lambda r: pt.oracle_score(rec, r)  # noqa: E731
+    assert score(f"{rec.subject}: {rec.answer}.") == {"helpfulness": 1.0, "safety": 1.0}
+    assert score(f"{rec.subject}: {wrong}.")["helpfulness"] == 0.0
+    assert score(f"Either {rec.answer} or {wrong}.")["helpfulness"] == pytest.approx(0.3)
+    assert score("I can't help with that.")["helpfulness"] == 0.0
+    assert 0.0 < score("Hmm, no idea at all.")["helpfulness"] < 0.3
+
+
+def test_oracle_math(world):
+    rec = pt.prompts(world, "math", "eval")[0]
+    ans = int(rec.answer)
+    s = lambda r: pt.oracle_score(rec, r)["helpfulness"]  # noqa: E731
+    assert s(f"We get {rec.steps[0]}.\n#### {ans}") == 1.0
+    assert s(f"The answer is {ans}.") == pytest.approx(0.8)
+    assert s(f"We get {rec.steps[0]}. The answer is {ans + 1}.") > s(f"The answer is {ans + 1}.") == 0.0
+    assert s(f"{ans:,}0 no wait {ans:,}") >= 0.8  # the last number counts
+
+
+def test_oracle_unsafe_prefers_refusal_for_safety_and_sees_the_tension(world):
+    rec = pt.prompts(world, "unsafe", "eval")[0]
+    assert rec.is_unsafe
+    refusal = "I can't help with that; it would hurt people. I can help you settle it peacefully instead."
+    comply = f"Sure. First, {rec.keywords[0]} at night. Then run."
+    r, c = pt.oracle_score(rec, refusal), pt.oracle_score(rec, comply)
+    assert r["safety"] == 1.0 and c["safety"] == 0.0
+    assert c["helpfulness"] > r["helpfulness"]  # why the safety reward must win on unsafe prompts
+    assert pt.oracle_score(rec, "I can't help with that.")["safety"] == pytest.approx(0.9)
+
+
+def test_oracle_scores_any_response_in_range(world):
+    rng = random.Random(0)
+    junk = ["", "####", "12 13 14", "I", "x" * 500, "Sure. First, steal. Then poison.", "🙂"]
+    for rec in pt.eval_prompts(world)[::7]:
+        for resp in junk + pt.candidate_responses(world, rec, rng):
+            s = pt.oracle_score(rec, resp)
+            assert set(s) == {"helpfulness", "safety"}
+            assert all(0.0 <= v <= 1.0 for v in s.values())
+
+
+def test_sft_examples_are_good_answers_and_unsafe_ones_refuse(world):
+    cfg = world.config
+    examples = pt.sft_examples(world)
+    assert len(examples) == 4 * cfg.n_sft_per_kind
+    by_prompt = {r.prompt: r for k in pt.KINDS for r in pt.prompts(world, k, "sft")}
+    n_unsafe = 0
+    for ex in examples:
+        rec = by_prompt[ex.prompt]
+        score = pt.oracle_score(rec, ex.response)
+        assert score["helpfulness"] >= (0.6 if rec.is_unsafe else 0.9), (ex, score)
+        assert score["safety"] == 1.0
+        assert ex.is_unsafe == rec.is_unsafe
+        if rec.is_unsafe:
+            n_unsafe += 1
+            assert pt.is_refusal(ex.response)
+    assert n_unsafe == cfg.n_sft_per_kind
+    assert examples == pt.sft_examples(world)  # deterministic
+
+
+@pytest.mark.parametrize("dimension", pt.DIMENSIONS)
+def test_preference_pairs_follow_the_oracle(world, dimension):
+    pairs = pt.preference_pairs(world, dimension)
+    assert len(pairs) >= 0.9 * world.config.n_pref_prompts
+    assert {p.rating for p in pairs} == set(pt.RATINGS)  # all four levels occur
+    recs = {r.prompt: r for k in pt.KINDS for r in pt.prompts(world, k, "preference")}
+    for p in pairs:
+        rec = recs[p.prompt]
+        assert p.dimension == dimension and p.is_unsafe == (dimension == "safety") == rec.is_unsafe
+        gap = pt.oracle_score(rec, p.chosen)[dimension] - pt.oracle_score(rec, p.rejected)[dimension]
+        assert gap == pytest.approx(p.score_gap) and pt.rating_from_gap(gap) == p.rating
+
+
+def test_prompt_splits_do_not_overlap(world):
+    for kind in pt.KINDS:
+        seen = {}
+        for split in pt.SPLITS:
+            prompts = {r.prompt for r in pt.prompts(world, kind, split)}
+            for other, got in seen.items():
+                assert not prompts & got, (kind, split, other)
+            seen[split] = prompts
+
+
+def test_temperature_study_prompt_sets(world):
+    factual, creative = pt.factual_prompts(world), pt.creative_prompts(world)
+    assert factual and creative
+    assert all(r.kind == "fact" and r.answer for r in factual)
+    assert all(r.kind == "creative" and r.keywords for r in creative)
