@@ -171,6 +171,7 @@ def train(
     val_batches: Callable[[], Iterable[Batch]] | None = None,
     resume: bool = False,
     progress: bool = True,
+    checkpoint: bool = True,
 ) -> TrainResult:
     """Train `model` for cfg.run.max_steps optimiser steps; checkpoint, log, resume."""
     import deepspeed
@@ -231,7 +232,7 @@ def train(
         if val_batches is not None and ((step + 1) % cfg.run.eval_every == 0 or done):
             val_loss = evaluate_loss(engine, loss_fn, val_batches())
             log.write({"step": step + 1, "val_loss": val_loss, "val_ppl": math.exp(min(val_loss, 50))})
-        if (step + 1) % cfg.run.checkpoint_every == 0 or done:
+        if checkpoint and ((step + 1) % cfg.run.checkpoint_every == 0 or done):
             wall = wall_before + time.perf_counter() - t_start
             last_tag = save_checkpoint(engine, ckpt_dir, step + 1, tokens_seen, wall, cfg.run.keep_checkpoints, rank)
     bar.close()

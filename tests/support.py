@@ -56,11 +56,19 @@ def train_in_process(cfg: config.Config, out_dir: Path, rows: torch.Tensor | Non
     return losses, result
 
 
+DIST_VARS = {"RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"}
+
+
+def child_env(**extra: str) -> dict:
+    """os.environ without the one-process group that in-process engine tests set up
+    (RANK, MASTER_PORT...): a child process must start its own, not join ours."""
+    env = {k: v for k, v in os.environ.items() if k not in DIST_VARS}
+    env.update(extra)
+    return env
+
+
 def run_cli(*args: str, env: dict | None = None, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
-    # The test process may hold a one-process group (RANK, MASTER_PORT...); a child must not reuse it.
-    dist_vars = {"RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"}
-    full_env = {k: v for k, v in os.environ.items() if k not in dist_vars}
-    full_env.update({"PYTHONPATH": str(REPO), **(env or {})})
+    full_env = child_env(PYTHONPATH=str(REPO), **(env or {}))
     proc = subprocess.run([sys.executable, "-m", "harness", *args], cwd=REPO, env=full_env, capture_output=True,
                           text=True, timeout=timeout)
     if check and proc.returncode != 0:

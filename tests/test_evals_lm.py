@@ -5,6 +5,8 @@ import json
 import os
 import subprocess
 
+from support import child_env
+
 import pandas as pd
 import pytest
 
@@ -71,7 +73,7 @@ def test_agrees_with_stock_lm_eval_command_line(tiny_ckpt, mini_data, tmp_path, 
         data = mini_data
     ours, raw = evaluate(tiny_ckpt, tasks, data=data, limit=limit, return_raw=True)
     out = tmp_path / "lm_eval_out"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    env = child_env(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
     env.pop("PYTHONPATH", None)  # the task files find the suite themselves
     cmd = lm_eval_command(tiny_ckpt, tasks, str(data), REPO / "evals" / "tasks", limit=limit,
                           extra=["--log_samples", "--output_path", str(out)])

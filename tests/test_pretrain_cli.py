@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from support import REPO, run_cli
+from support import REPO, child_env, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def test_resume_after_kill_gives_identical_losses(tmp_path, corpus, straight_run
 
 def test_two_processes_partition_parameters_and_match_one(tmp_path, corpus, straight_run):
     out = tmp_path / "two"
-    env = {k: v for k, v in os.environ.items() if k not in {"RANK", "WORLD_SIZE", "MASTER_PORT", "MASTER_ADDR", "LOCAL_RANK"}}
+    env = child_env()
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "harness", *pretrain_args(out, corpus, "run.precision=fp32", "run.micro_batch_size=4")]
     proc = subprocess.run(cmd, cwd=REPO, env={**env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=600)
@@ -128,7 +128,7 @@ metric_list:
            "--tasks", "herd_local", "--include_path", str(tmp_path / "tasks"), "--device", "cpu", "--batch_size", "2",
            "--output_path", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
+                          env=child_env(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     result_files = list(out.rglob("results_*.json"))
     assert result_files, proc.stdout[-2000:]
