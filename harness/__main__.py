@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
                       tag=args.tag)
             print(f"exported: {args.out}")
             return 0
-    except (config.ConfigError, ValueError, FileNotFoundError) as err:
+    except (config.ConfigError, ValueError, FileNotFoundError, FileExistsError) as err:
         # ConfigError and DataError are ValueErrors; they name the key, file or line.
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -196,6 +196,10 @@ def train(
             raise RuntimeError(f"--resume: could not load the checkpoint named in {ckpt_dir / 'latest'}")
         start_step, tokens_seen, wall_before = state["step"], state["tokens_seen"], state["wall_time_s"]
         last_tag = (ckpt_dir / "latest").read_text().strip()
+        check_resumable(state.get("config"), cfg, ckpt_dir / last_tag)
+    elif not resume and (ckpt_dir / "latest").exists():
+        raise FileExistsError(f"{out_dir} already holds checkpoints; pass --resume to continue that run "
+                              f"or choose another output folder (nothing was overwritten)")
     log = MetricsLog(out_dir, start_step, enabled=rank == 0)
 
     bar = _progress(start_step, max_steps, enabled=progress and rank == 0)
@@ -234,12 +238,35 @@ def train(
             log.write({"step": step + 1, "val_loss": val_loss, "val_ppl": math.exp(min(val_loss, 50))})
         if checkpoint and ((step + 1) % cfg.run.checkpoint_every == 0 or done):
             wall = wall_before + time.perf_counter() - t_start
-            last_tag = save_checkpoint(engine, ckpt_dir, step + 1, tokens_seen, wall, cfg.run.keep_checkpoints, rank)
+            last_tag = save_checkpoint(engine, ckpt_dir, step + 1, tokens_seen, wall, cfg.run.keep_checkpoints, rank,
+                                       client={"config": cfg.to_dict()})
     bar.close()
     log.close()
     wall = wall_before + time.perf_counter() - t_start
     return TrainResult(steps=max_steps, tokens_seen=tokens_seen, wall_time_s=wall, checkpoint_dir=ckpt_dir,
                        last_tag=last_tag, engine=engine)
+
+
+# Keys that may change between a run and its resumption (more steps, other logging);
+# anything else would silently train a different model.
+RESUMABLE_CHANGES = {"run.max_steps", "run.log_every", "run.eval_every", "run.eval_batches",
+                     "run.checkpoint_every", "run.keep_checkpoints"}
+
+
+def check_resumable(saved: dict | None, cfg: Config, where: Path) -> None:
+    if saved is None:
+        return
+    from harness.config import ConfigError
+
+    now = cfg.to_dict()
+    changed = []
+    for section in ("model", "data", "optim", "run"):
+        for key, value in now[section].items():
+            name = f"{section}.{key}"
+            if name not in RESUMABLE_CHANGES and saved.get(section, {}).get(key) != value:
+                changed.append(f"{name}: checkpoint {saved.get(section, {}).get(key)!r}, now {value!r}")
+    if changed:
+        raise ConfigError(f"cannot resume {where} with a different config: " + "; ".join(changed))
 
 
 @torch.no_grad()
@@ -259,10 +286,11 @@ def evaluate_loss(engine, loss_fn: LossFn, batches: Iterable[Batch]) -> float:
     return float(total / count.clamp(min=1))
 
 
-def save_checkpoint(engine, ckpt_dir: Path, step: int, tokens_seen: int, wall: float, keep: int, rank: int) -> str:
+def save_checkpoint(engine, ckpt_dir: Path, step: int, tokens_seen: int, wall: float, keep: int, rank: int,
+                    client: dict | None = None) -> str:
     tag = f"step_{step:08d}"
     engine.save_checkpoint(str(ckpt_dir), tag=tag,
-                           client_state={"step": step, "tokens_seen": tokens_seen, "wall_time_s": wall})
+                           client_state={"step": step, "tokens_seen": tokens_seen, "wall_time_s": wall, **(client or {})})
     if dist.is_initialized():
         dist.barrier()
     if rank == 0 and keep > 0:

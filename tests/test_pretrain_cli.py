@@ -135,3 +135,33 @@ metric_list:
     results = json.loads(result_files[0].read_text())["results"]["herd_local"]
     assert 0.0 <= results["acc,none"] <= 1.0
     assert results["acc_stderr,none"] >= 0.0
+
+
+@pytest.mark.parametrize("override,message", [
+    ("model.attention=gqa:4", "4 kv heads do not divide model.n_heads=6"),
+    ("data.seq_len=4096", "data.seq_len=4096 exceeds the model's position limit model.max_seq_len=512"),
+    ("run.max_stepz=3", "unknown config key 'run.max_stepz'"),
+    ("data.source=/no/such/corpus.jsonl", "data source not found: /no/such/corpus.jsonl"),
+])
+def test_bad_input_fails_before_any_compute(tmp_path, override, message):
+    out = tmp_path / "run"
+    proc = run_cli("pretrain", "--preset", "tiny-cpu", "--out", str(out), override, check=False)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert not (out / "checkpoints").exists()  # no model was built, nothing trained
+
+
+def test_corrupt_corpus_line_is_named_by_the_cli(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "fine"}\n{"text": "fine"}\n{"text": oops}\n')
+    proc = run_cli("pretrain", "--preset", "tiny-cpu", "--out", str(tmp_path / "run"), f"data.source={bad}", check=False)
+    assert proc.returncode == 2 and f"{bad}:3: not valid JSON" in proc.stderr
+
+
+def test_finished_run_is_not_overwritten_and_resume_checks_config(tmp_path, corpus, straight_run):
+    before = (straight_run / "metrics.jsonl").read_text()
+    proc = run_cli(*pretrain_args(straight_run, corpus, "run.precision=fp32"), check=False)
+    assert proc.returncode == 2 and "already holds checkpoints; pass --resume" in proc.stderr
+    proc = run_cli(*pretrain_args(straight_run, corpus, "run.precision=fp32", "optim.lr=0.1"), "--resume", check=False)
+    assert proc.returncode == 2 and "optim.lr: checkpoint 0.003, now 0.1" in proc.stderr
+    assert (straight_run / "metrics.jsonl").read_text() == before

@@ -25,6 +25,9 @@ def run(cfg: Config, out_dir: str | Path, *, resume: bool = False, progress: boo
     """Prepare data, train, export `out_dir/hf`. Returns a summary (also in run.json)."""
     cfg = validate(cfg)
     out_dir = Path(out_dir)
+    if not resume and (out_dir / "checkpoints" / "latest").exists():
+        raise FileExistsError(f"{out_dir} already holds checkpoints; pass --resume to continue that run "
+                              f"or choose another output folder (nothing was overwritten)")
     out_dir.mkdir(parents=True, exist_ok=True)
     rank, world = engine.init_distributed()
     # All input checks (config, corpus, tokenizer) happen here, before the model exists.
