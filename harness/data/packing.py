@@ -89,7 +89,15 @@ def prepare_pretraining_data(cfg: Config, run_dir: Path) -> PackedData:
 
 def tokenize(tokenizer, docs: list[str]) -> np.ndarray:
     """One stream: <s> doc </s> <s> doc </s> ... (Llama's document framing)."""
-    ids = tokenizer(docs, add_special_tokens=False)["input_ids"]
+    from transformers.utils import logging as hf_logging
+
+    # Documents are longer than the model's context before packing; that warning is noise here.
+    previous = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        ids = tokenizer(docs, add_special_tokens=False)["input_ids"]
+    finally:
+        hf_logging.set_verbosity(previous)
     bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
     stream = []
     for doc in ids:
