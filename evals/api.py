@@ -59,13 +59,18 @@ def write_overlay(data_source: str, out_dir: str | os.PathLike) -> Path | None:
     if not groups:
         return None
     out = Path(out_dir)
-    template = TASKS_DIR / "mmlu" / "_default_template_yaml"
+    # Each folder gets the stock letter-choice group and a cloze group (`<folder>_cloze`,
+    # lm-eval's mmlu continuation template), which tiny models can answer.
+    variants = {}
     for folder, subjects in groups.items():
-        d = out / folder
+        variants[folder] = (folder, subjects, TASKS_DIR / "mmlu" / "_default_template_yaml")
+        variants[f"{folder}_cloze"] = (folder, subjects, TASKS_DIR / "mmlu" / "_continuation_template_yaml")
+    for group, (folder, subjects, template) in variants.items():
+        d = out / group
         d.mkdir(parents=True, exist_ok=True)
         names = []
         for subject in subjects:
-            name = f"{folder}_{subject}"
+            name = f"{group}_{subject}"
             names.append(name)
             about = subject.replace("_", " ")
             (d / f"{name}.yaml").write_text(
@@ -76,8 +81,8 @@ def write_overlay(data_source: str, out_dir: str | os.PathLike) -> Path | None:
                 f"description: {json.dumps(f'The following are multiple choice questions (with answers) about {about}.' + chr(10) + chr(10))}\n"
             )
         tasks = "".join(f"  - {json.dumps(n)}\n" for n in names)
-        (d / f"_{folder}.yaml").write_text(
-            f"group: {folder}\ntask:\n{tasks}aggregate_metric_list:\n  - metric: acc\n    weight_by_size: True\n"
+        (d / f"_{group}.yaml").write_text(
+            f"group: {group}\ntask:\n{tasks}aggregate_metric_list:\n  - metric: acc\n    weight_by_size: True\n"
             "metadata:\n  version: 2\n"
         )
     return out

@@ -155,3 +155,17 @@ def test_generated_world_scores(tiny_ckpt, tmp_path, monkeypatch):
     mmlu = df[df.task == "mmlu"].iloc[0]
     assert mmlu.metric == "acc" and mmlu.n > 1  # the world's own subjects, one question each
     assert set(df[df.task == "scrolls_world_far"].metric) == {"f1"}
+
+
+def test_world_cloze_groups_score_choice_text(tiny_ckpt, tmp_path, monkeypatch):
+    """`mmlu_cloze` / `mmlu_heldout_cloze`: lm-eval's continuation template on the world's
+    subjects; requests end in the choice text itself, not a letter."""
+    pytest.importorskip("harness.data.world")
+    monkeypatch.setenv("LLAMA2_SUITE_CACHE", str(tmp_path))
+    df, raw = evaluate(tiny_ckpt, "mmlu_cloze,mmlu_heldout_cloze", data="world", limit=1, return_raw=True)
+    assert {"mmlu_cloze", "mmlu_heldout_cloze"} <= set(df.task)
+    assert set(df[df.task.str.startswith("mmlu_cloze_")].metric) == {"acc", "acc_norm"}
+    sample = next(iter(raw["samples"].values()))[0]
+    continuation = sample["arguments"][0][1] if isinstance(sample["arguments"][0], (list, tuple)) else sample["arguments"]["gen_args_0"]["arg_1"]
+    assert continuation.strip() not in {"A", "B", "C", "D"}
+    assert "Question:" in (sample["arguments"][0][0] if isinstance(sample["arguments"][0], (list, tuple)) else sample["arguments"]["gen_args_0"]["arg_0"])
