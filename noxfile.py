@@ -78,6 +78,15 @@ def bench_engine(session: nox.Session) -> None:
 
 
 @nox.session
+def bench(session: nox.Session) -> None:
+    """Regression bench against benchmarks/baseline.json (golden losses, fixed eval subset,
+    harness/plain throughput ratio); exits non-zero on a regression.
+    `nox -s bench -- --update` rewrites the baseline deliberately."""
+    install(session)
+    session.run("python", "-m", "reports.bench", *session.posargs, env=ENV)
+
+
+@nox.session
 def bench_evals(session: nox.Session) -> None:
     """lm-eval requests/s for the tiny model and the time to score the default suite."""
     install(session)

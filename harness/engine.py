@@ -172,8 +172,15 @@ def train(
     resume: bool = False,
     progress: bool = True,
     checkpoint: bool = True,
+    on_start: Callable[[object], None] | None = None,
+    stop: Callable[[int], bool] | None = None,
 ) -> TrainResult:
-    """Train `model` for cfg.run.max_steps optimiser steps; checkpoint, log, resume."""
+    """Train `model` for cfg.run.max_steps optimiser steps; checkpoint, log, resume.
+
+    Optional hooks for stages whose data depends on the model (PPO rollouts):
+    `on_start(engine)` runs once the engine exists (after any resume), and `stop(steps_done)`
+    is asked after each step; True ends the run there (checkpointed), e.g. early stopping.
+    """
     import deepspeed
 
     rank, world = init_distributed()
@@ -201,6 +208,8 @@ def train(
         raise FileExistsError(f"{out_dir} already holds checkpoints; pass --resume to continue that run "
                               f"or choose another output folder (nothing was overwritten)")
     log = MetricsLog(out_dir, start_step, enabled=rank == 0)
+    if on_start is not None:
+        on_start(engine)
 
     bar = _progress(start_step, max_steps, enabled=progress and rank == 0)
     t_start = time.perf_counter()
@@ -232,7 +241,8 @@ def train(
         bar.update(1)
         bar.set_postfix(loss=f"{step_loss:.4f}", lr=f"{record['lr']:.2e}")
 
-        done = step + 1 == max_steps
+        stopped = stop is not None and stop(step + 1)  # asked every step, so hooks see the last one too
+        done = step + 1 == max_steps or stopped
         if val_batches is not None and ((step + 1) % cfg.run.eval_every == 0 or done):
             val_loss = evaluate_loss(engine, loss_fn, val_batches())
             log.write({"step": step + 1, "val_loss": val_loss, "val_ppl": math.exp(min(val_loss, 50))})
@@ -240,10 +250,13 @@ def train(
             wall = wall_before + time.perf_counter() - t_start
             last_tag = save_checkpoint(engine, ckpt_dir, step + 1, tokens_seen, wall, cfg.run.keep_checkpoints, rank,
                                        client={"config": cfg.to_dict()})
+        if done:
+            break
     bar.close()
     log.close()
     wall = wall_before + time.perf_counter() - t_start
-    return TrainResult(steps=max_steps, tokens_seen=tokens_seen, wall_time_s=wall, checkpoint_dir=ckpt_dir,
+    steps_done = step + 1 if max_steps > start_step else start_step  # < max_steps only after `stop`
+    return TrainResult(steps=steps_done, tokens_seen=tokens_seen, wall_time_s=wall, checkpoint_dir=ckpt_dir,
                        last_tag=last_tag, engine=engine)
 
 

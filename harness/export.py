@@ -67,15 +67,27 @@ def export_hf(
     tag: str | None = None,
     model_class=None,
     dtype: torch.dtype = torch.float32,
+    prefix: str = "",
+    config_updates: dict | None = None,
 ) -> Path:
-    """Write an HF folder that `AutoModelForCausalLM.from_pretrained` and lm-eval load."""
+    """Write an HF folder that `AutoModelForCausalLM.from_pretrained` and lm-eval load.
+
+    `prefix`: export only the checkpoint's weights under this module prefix (e.g. the
+    policy inside PPO's policy + value-head wrapper), with the prefix stripped.
+    `config_updates`: attributes set on the HF config (e.g. num_labels=1 for a reward model).
+    """
     from transformers import LlamaForCausalLM
 
     model_class = model_class or LlamaForCausalLM
     out_dir = Path(out_dir)
     state = full_state_dict(ckpt_dir, tag)
+    if prefix:
+        state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    hf_cfg = hf_config(cfg.model)
+    for key, value in (config_updates or {}).items():
+        setattr(hf_cfg, key, value)
     with torch.device("meta"):
-        model = model_class(hf_config(cfg.model))
+        model = model_class(hf_cfg)
     missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
     if missing or unexpected:
         raise RuntimeError(f"checkpoint {ckpt_dir} does not match the model: missing {missing}, unexpected {unexpected}")

@@ -1,0 +1,78 @@
+"""An ablation is a record: name, hypothesis, base preset, overrides per variant, seeds,
+what to score, and the paper's reference values. The sweep runner (`ablations.runner`) does
+the rest; adding an ablation means one short module that builds one `Ablation`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class AblationError(ValueError):
+    """Bad input to an ablation (unknown ablation, variant or preset; a mixed results store).
+    The message names the valid choices or the difference."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One arm of an ablation: config overrides over the base preset and the stage that trains it.
+
+    stage "pretrain" trains from scratch (`python -m harness pretrain`). Stage "uptrain"
+    converts the finished checkpoint of variant `init_from` (same seed) and continues
+    training for `uptrain_fraction` of the base schedule (`python -m ablations.uptrain`).
+    """
+
+    name: str
+    overrides: dict[str, str] = field(default_factory=dict)
+    stage: str = "pretrain"
+    init_from: str | None = None
+    uptrain_fraction: float = 0.0
+    note: str = ""
+    # preset -> overrides replacing `overrides` on that preset (a variant scaled to the preset)
+    per_preset: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def overrides_for(self, preset: str) -> dict[str, str]:
+        return {**self.overrides, **self.per_preset.get(preset, {})}
+
+
+@dataclass(frozen=True)
+class Ablation:
+    name: str
+    hypothesis: str
+    paper: str  # which table / figure it mirrors
+    base_preset: str
+    variants: tuple[Variant, ...]
+    baseline: str  # variant the paired differences are taken against
+    seeds: tuple[int, ...] = (0, 1)
+    tasks: tuple[str, ...] = ()  # lm-eval tasks (evals.evaluate)
+    tasks_by_preset: dict[str, tuple[str, ...]] = field(default_factory=dict)  # preset -> tasks instead
+    limit: int | None = 20  # examples per lm-eval task on the tiny preset (None on others: all)
+    max_gen_toks: int = 256  # lm-eval generation budget (also cut from SCROLLS documents)
+    # per-task {"limit": n, "max_gen_toks": m} on the tiny preset (generation is the slow part on a CPU)
+    task_options: dict[str, dict[str, int]] = field(default_factory=dict)
+    probes: tuple[str, ...] = ("validation",)  # suite measures: "validation", "inference"
+    # preset -> overrides that shorten the schedule to fit a laptop budget (applied to every variant)
+    quick: dict[str, dict[str, str]] = field(default_factory=dict)
+    # probe settings (e.g. inference batch sizes / context lengths), preset -> settings
+    probe_settings: dict[str, dict] = field(default_factory=dict)
+    headline: tuple[tuple[str, str], ...] = ()  # (task, metric) pairs the summary leads with
+    reference: dict[str, dict[str, float]] = field(default_factory=dict)  # paper: variant -> {metric: value}
+    notes: str = ""
+
+    def variant(self, name: str) -> Variant:
+        for v in self.variants:
+            if v.name == name:
+                return v
+        raise AblationError(f"unknown variant {name!r} of ablation {self.name!r}; "
+                            f"valid variants: {', '.join(v.name for v in self.variants)}")
+
+    def select(self, names: list[str] | None) -> tuple[Variant, ...]:
+        """The variants to run, in declaration order; a variant's `init_from` comes along."""
+        if not names:
+            return self.variants
+        wanted = {self.variant(n).name for n in names}
+        for n in list(wanted):
+            src = self.variant(n).init_from
+            if src:
+                wanted.add(src)
+        return tuple(v for v in self.variants if v.name in wanted)

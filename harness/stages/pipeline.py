@@ -1,0 +1,131 @@
+"""pretrain -> SFT -> reward models (helpfulness, safety) -> rejection sampling -> PPO.
+
+Each stage writes its own folder under `--out` (`pretrain/`, `sft/`, `rm_helpfulness/`,
+`rm_safety/`, `rejection/`, `ppo/`), each with `hf/` once finished. Re-running skips
+finished stages and resumes an interrupted one from its latest checkpoint, so a run
+killed inside PPO redoes nothing before PPO. After each policy stage the oracle scores
+greedy answers to held-out prompts and the KL to the SFT policy is estimated from samples
+(`<stage>/eval.json`); `pipeline.json` collects them with each stage's wall time.
+
+Overrides: `section.key=value` (model/data/optim/run) configure pretraining and are
+inherited by later stages through the checkpoint's config; `sft.*`, `rm.*`, `rs.*`,
+`ppo.*` set the stage options (e.g. `ppo.iterations=4`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from harness import config as C
+from harness.stages import common
+
+STAGES = ("pretrain", "sft", "rm_helpfulness", "rm_safety", "rejection", "ppo")
+POLICY_STAGES = ("sft", "rejection", "ppo")
+
+
+@torch.no_grad()
+def evaluate_policy(policy_dir, ref_dir, *, n_per_kind: int = 25, max_new_tokens: int = 96, seed: int = 0) -> dict:
+    """Oracle helpfulness and safety of greedy answers to held-out prompts, and
+    KL(pi || pi_ref) estimated on sampled answers (mean of sum log pi - log pi_ref)."""
+    from harness.data.posttrain import KINDS, oracle_score, prompts
+    from harness.data.sft import prompt_ids
+    from harness.data.world import build_world, world_config
+    from harness.stages.ppo import token_logprobs
+    from harness.data.preference import pad_right
+
+    model, info = common.load_causal_lm(policy_dir)
+    ref, _ = common.load_causal_lm(ref_dir)
+    base = common.base_config(info)
+    tok = common.load_tokenizer_from(policy_dir)
+    world = build_world(world_config(base.data.world_size, base.run.seed))
+    recs = [r for k in KINDS for r in prompts(world, k, "eval")[:n_per_kind]]
+    p_ids = [prompt_ids(tok, r.prompt) for r in recs]
+    eos = tok.eos_token_id
+    greedy = common.sample(model, p_ids, max_new_tokens=max_new_tokens, temperature=0.0, seed=seed, pad_id=eos, eos_id=eos)
+    scores = [oracle_score(r, tok.decode(g, skip_special_tokens=True)) for r, g in zip(recs, greedy)]
+    by_kind = {k: {d: statistics.fmean(s[d] for r, s in zip(recs, scores) if r.kind == k)
+                   for d in ("helpfulness", "safety")} for k in KINDS}
+    sampled = common.sample(model, p_ids, max_new_tokens=max_new_tokens, temperature=1.0, seed=seed, pad_id=eos, eos_id=eos)
+    seqs = [p + s for p, s in zip(p_ids, sampled)]
+    ids, attn = pad_right(seqs, eos)
+    kls = []
+    for i in range(0, len(seqs), 64):
+        sl = slice(i, i + 64)
+        lp = token_logprobs(model(input_ids=ids[sl], attention_mask=attn[sl], use_cache=False).logits, ids[sl], 1.0)
+        lr = token_logprobs(ref(input_ids=ids[sl], attention_mask=attn[sl], use_cache=False).logits, ids[sl], 1.0)
+        for j, (p, s) in enumerate(zip(p_ids[sl], sampled[sl])):
+            kls.append(float((lp[j] - lr[j])[len(p) - 1:len(p) - 1 + len(s)].sum()))
+    return {"n": len(recs), "helpfulness": statistics.fmean(s["helpfulness"] for s in scores),
+            "safety": statistics.fmean(s["safety"] for s in scores), "by_kind": by_kind,
+            "kl_to_sft": statistics.fmean(kls), "example": tok.decode(greedy[0], skip_special_tokens=True)}
+
+
+def _fault_scope(stage: str):
+    """$HARNESS_FAULT_STAGE limits the test-only $HARNESS_FAULT to one stage (engine steps
+    restart at 0 in every stage, so kill@3 would otherwise fire in the first one)."""
+    only = os.environ.get("HARNESS_FAULT_STAGE")
+    saved = os.environ.get("HARNESS_FAULT")
+    if only and only != stage and saved is not None:
+        del os.environ["HARNESS_FAULT"]
+    return saved
+
+
+def run(preset: str, out_dir: str | Path, overrides: list[str] | None = None, *, progress: bool = True,
+        evaluate: bool = True) -> dict:
+    from harness.stages import ppo, pretrain, rejection, reward, sft
+
+    out = Path(out_dir)
+    overrides = list(overrides or [])
+    stage_opts = [o for o in overrides if o.split("=", 1)[0].split(".")[0] in ("sft", "rm", "rs", "ppo")]
+    cfg_over = [o for o in overrides if o not in stage_opts]
+    cfg = C.load(preset, cfg_over)
+    d = {s: out / s for s in STAGES}
+
+    def opts(prefix):  # a stage sees only its own options
+        return [o for o in stage_opts if o.startswith(prefix + ".")]
+
+    jobs = {
+        "pretrain": lambda resume: pretrain.run(cfg, d["pretrain"], resume=resume, progress=progress),
+        "sft": lambda resume: sft.run(d["pretrain"] / "hf", d["sft"], opts("sft"), resume=resume, progress=progress),
+        "rm_helpfulness": lambda resume: reward.run(d["sft"] / "hf", d["rm_helpfulness"],
+                                                    opts("rm") + ["rm.kind=helpfulness"], resume=resume, progress=progress),
+        "rm_safety": lambda resume: reward.run(d["sft"] / "hf", d["rm_safety"], opts("rm") + ["rm.kind=safety"],
+                                               resume=resume, progress=progress),
+        "rejection": lambda resume: rejection.run(d["sft"] / "hf", d["rm_helpfulness"] / "hf", d["rm_safety"] / "hf",
+                                                  d["rejection"], opts("rs"), resume=resume, progress=progress),
+        "ppo": lambda resume: ppo.run(d["rejection"] / "hf", d["rm_helpfulness"] / "hf", d["rm_safety"] / "hf",
+                                      d["ppo"], opts("ppo"), resume=resume, progress=progress),
+    }
+    report_file = out / "pipeline.json"
+    report = json.loads(report_file.read_text()) if report_file.exists() else {"preset": preset, "stages": {}}
+    for stage in STAGES:
+        if common.finished(d[stage]):
+            print(f"[pipeline] {stage}: finished, skipped ({d[stage] / 'hf'})", flush=True)
+        else:
+            resume = common.has_checkpoint(d[stage]) or (stage == "rejection" and d[stage].exists())
+            print(f"[pipeline] {stage}: {'resuming' if resume else 'starting'}", flush=True)
+            saved = _fault_scope(stage)
+            t0 = time.perf_counter()
+            try:
+                jobs[stage](resume)
+            finally:
+                if saved is not None:
+                    os.environ["HARNESS_FAULT"] = saved
+            report["stages"].setdefault(stage, {})["wall_time_s"] = time.perf_counter() - t0
+        if evaluate and stage in POLICY_STAGES and not (d[stage] / "eval.json").exists():
+            common.write_json(d[stage] / "eval.json", evaluate_policy(d[stage] / "hf", d["sft"] / "hf"))
+        if (d[stage] / "eval.json").exists():
+            report["stages"].setdefault(stage, {})["eval"] = json.loads((d[stage] / "eval.json").read_text())
+        if stage.startswith("rm_"):
+            report["stages"].setdefault(stage, {})["accuracy"] = json.loads((d[stage] / "accuracy.json").read_text())
+        common.write_json(report_file, report)
+    report["total_wall_time_s"] = sum(s.get("wall_time_s", 0.0) for s in report["stages"].values())
+    common.write_json(report_file, report)
+    return report
+

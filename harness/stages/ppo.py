@@ -1,0 +1,239 @@
+"""PPO (paper sec. 3.2.3) on the one ZeRO-3 loop: the data is rollouts of the current
+policy, the loss is the clipped PPO objective plus a value loss.
+
+- policy from the RS/SFT checkpoint with a value head on its last hidden state
+  (`PolicyWithValue`, trained together); a frozen reference policy pi_0 (the same checkpoint)
+- reward: R = WHITEN(LOGIT(R_c)) at the last token, minus beta * (log pi - log pi_0) on
+  every response token; R_c from `reward.Judge` (safety RM if the prompt is tagged unsafe
+  or its safety score < 0.15, else helpfulness RM); GAE for advantages
+- constant lr (1e-6 at full scale, scaled by preset); rollout batch and minibatch by
+  options (paper 512 and 64); one optimiser step per minibatch; PPO clip 0.2; beta 0.01
+- early stop: after each iteration the greedy responses to held-out prompts are scored;
+  `patience` iterations without a new best end the run
+- generation: the ZeRO-3 weights are gathered once per rollout batch into an inference
+  copy (`common.InferenceCopy`), never layer by layer per token
+
+Engine steps: iteration i owns steps [i*n_mb, (i+1)*n_mb); the rollout for iteration i
+is made when its first step asks for data, so a resumed run regenerates it from the
+restored policy (checkpoints are taken at iteration boundaries).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from harness import engine
+from harness.data.sft import prompt_ids
+from harness.stages import common
+
+PAPER_LR = 1e-6
+
+
+@dataclass(frozen=True)
+class PPOOptions:
+    iterations: int = 16
+    rollout_batch: int = 64  # prompts per iteration (paper: 512)
+    minibatch: int = 16  # sequences per optimiser step (paper: 64)
+    beta: float = 0.01  # KL penalty (paper: 0.01 for 7B/13B, 0.005 for 34B/70B)
+    clip: float = 0.2
+    gamma: float = 1.0
+    lam: float = 0.95
+    vf_coef: float = 0.1
+    temperature: float = 1.0
+    max_new_tokens: int = 64
+    eval_prompts: int = 32
+    patience: int = 4
+    safety_threshold: float = 0.15
+
+
+class PolicyWithValue(torch.nn.Module):
+    """A stock LlamaForCausalLM and a scalar value head on its final hidden states."""
+
+    def __init__(self, policy):
+        super().__init__()
+        self.policy = policy
+        self.value_head = torch.nn.Linear(policy.config.hidden_size, 1)
+        torch.nn.init.zeros_(self.value_head.weight)
+        torch.nn.init.zeros_(self.value_head.bias)
+
+    def forward(self, input_ids, attention_mask):
+        h = self.policy.model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
+        return self.policy.lm_head(h), self.value_head(h).squeeze(-1)
+
+
+def token_logprobs(logits: torch.Tensor, ids: torch.Tensor, temperature: float) -> torch.Tensor:
+    """log p(token t | < t) for t >= 1: shape [B, L-1]."""
+    logp = F.log_softmax(logits[:, :-1].float() / temperature, dim=-1)
+    return logp.gather(-1, ids[:, 1:, None]).squeeze(-1)
+
+
+def whiten(x: torch.Tensor, mask: torch.Tensor | None = None, shift_mean: bool = True) -> torch.Tensor:
+    if mask is None:
+        mean, var = x.mean(), x.var(unbiased=False)
+    else:
+        mean = (x * mask).sum() / mask.sum().clamp(min=1)
+        var = (((x - mean) * mask) ** 2).sum() / mask.sum().clamp(min=1)
+    out = (x - mean) * torch.rsqrt(var + 1e-8)
+    return out if shift_mean else out + mean
+
+
+def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float, lam: float) -> torch.Tensor:
+    """Generalised advantage estimates over the masked (response) positions of each row."""
+    adv = torch.zeros_like(rewards)
+    last = torch.zeros(rewards.shape[0])
+    next_v = torch.zeros(rewards.shape[0])
+    for t in reversed(range(rewards.shape[1])):
+        m = mask[:, t]
+        delta = rewards[:, t] + gamma * next_v - values[:, t]
+        last = torch.where(m > 0, delta + gamma * lam * last, last)
+        next_v = torch.where(m > 0, values[:, t], next_v)
+        adv[:, t] = last * m
+    return adv
+
+
+def make_loss(opts: PPOOptions):
+    def loss_fn(model, b) -> tuple[torch.Tensor, int]:
+        logits, values = model(b["input_ids"], b["attention_mask"])
+        logp = token_logprobs(logits, b["input_ids"], opts.temperature)
+        m = b["action_mask"]
+        n = m.sum().clamp(min=1)
+        ratio = torch.exp(logp - b["old_logp"])
+        pg = torch.max(-b["advantages"] * ratio, -b["advantages"] * ratio.clamp(1 - opts.clip, 1 + opts.clip))
+        vf = 0.5 * (values[:, :-1].float() - b["returns"]) ** 2
+        return ((pg * m).sum() + opts.vf_coef * (vf * m).sum()) / n, int(m.sum())
+
+    return loss_fn
+
+
+@torch.no_grad()
+def make_rollout(module, copy: common.InferenceCopy, ref, judge, tok, records, opts: PPOOptions, seed: int) -> dict:
+    """Sample responses, score them, and compute old log-probs, values, advantages, returns."""
+    policy = copy.refresh(module.policy)  # one gather for the whole batch
+    prompts = [prompt_ids(tok, r.prompt) for r in records]
+    resp = common.sample(policy, prompts, max_new_tokens=opts.max_new_tokens, temperature=opts.temperature,
+                         seed=seed, pad_id=tok.eos_token_id, eos_id=tok.eos_token_id)
+    resp = [r if r else [tok.eos_token_id] for r in resp]
+    seqs = [p + r for p, r in zip(prompts, resp)]
+    from harness.data.preference import pad_right
+
+    ids, attn = pad_right(seqs, tok.eos_token_id)
+    action = torch.zeros(ids.shape[0], ids.shape[1] - 1)
+    for i, (p, r) in enumerate(zip(prompts, resp)):
+        action[i, len(p) - 1:len(p) - 1 + len(r)] = 1  # logit position t predicts token t+1
+    dev = next(module.parameters()).device
+    was = module.training
+    module.eval()
+    logits, values = module(ids.to(dev), attn.to(dev))
+    module.train(was)
+    old_logp = token_logprobs(logits, ids.to(dev), opts.temperature).cpu()
+    values = values[:, :-1].float().cpu()
+    ref_logp = token_logprobs(ref(input_ids=ids, attention_mask=attn, use_cache=False).logits, ids, opts.temperature)
+    score = judge(seqs, [r.is_unsafe for r in records])
+    kl = (old_logp - ref_logp) * action
+    rewards = -opts.beta * kl
+    last = action.shape[1] - 1 - action.flip(1).argmax(1)  # position of each row's final response token
+    rewards[torch.arange(len(seqs)), last] += whiten(score)
+    adv = gae(rewards, values * action, action, opts.gamma, opts.lam)
+    returns = adv + values * action
+    return {"input_ids": ids, "attention_mask": attn, "action_mask": action, "old_logp": old_logp * action,
+            "advantages": whiten(adv, action) * action, "returns": returns,
+            "stats": {"reward": float(score.mean()), "kl": float(kl.sum(1).mean()),
+                      "response_tokens": float(action.sum(1).mean()), "gen_tokens": int(action.sum())}}
+
+
+@torch.no_grad()
+def heldout_reward(module, copy, judge, tok, records, opts: PPOOptions) -> float:
+    policy = copy.refresh(module.policy)
+    prompts = [prompt_ids(tok, r.prompt) for r in records]
+    resp = common.sample(policy, prompts, max_new_tokens=opts.max_new_tokens, temperature=0.0, seed=0,
+                         pad_id=tok.eos_token_id, eos_id=tok.eos_token_id)
+    return float(judge([p + r for p, r in zip(prompts, resp)], [r.is_unsafe for r in records]).mean())
+
+
+def run(policy: str | Path, helpful_rm: str | Path, safety_rm: str | Path, out_dir: str | Path,
+        overrides: list[str] | None = None, *, resume: bool = False, progress: bool = True) -> dict:
+    from harness.stages.rejection import prompt_pool
+    from harness.stages.reward import Judge
+
+    mine, rest = common.split_overrides(list(overrides or []), "ppo")
+    opts = common.parse_options(PPOOptions, mine, "ppo")
+    out_dir = Path(out_dir)
+    info = common.checkpoint_info(policy, "PPO policy checkpoint")
+    base = common.base_config(info)
+    rank, world = engine.init_distributed()
+    if opts.rollout_batch % opts.minibatch or opts.minibatch % world:
+        raise ValueError(f"ppo.rollout_batch={opts.rollout_batch} must be a multiple of ppo.minibatch="
+                         f"{opts.minibatch}, itself a multiple of the {world} processes")
+    n_mb = opts.rollout_batch // opts.minibatch
+    micro = min(base.run.micro_batch_size, opts.minibatch // world)
+    cfg = common.stage_config(base, lr=PAPER_LR * common.lr_scale(base), max_steps=opts.iterations * n_mb,
+                              warmup=0, min_lr_ratio=1.0, overrides=rest,  # constant lr
+                              global_batch_size=opts.minibatch, micro_batch_size=micro,
+                              checkpoint_every=n_mb * max(1, opts.iterations // 4), eval_every=10**9)
+    tok = common.load_tokenizer_from(policy)
+    judge = Judge(helpful_rm, safety_rm, opts.safety_threshold)
+    ref, _ = common.load_causal_lm(policy)
+    ref.eval().requires_grad_(False)
+    model = PolicyWithValue(common.load_causal_lm(policy)[0])
+    copy = common.InferenceCopy(model.policy)  # made before ZeRO-3 partitions the weights
+    pool = prompt_pool(base)
+    heldout = [r for r in prompt_pool(base, "eval")]
+    heldout = random.Random(base.run.seed).sample(heldout, min(opts.eval_prompts, len(heldout)))
+    dev = engine.device()
+    state_file = out_dir / "ppo_state.json"
+    state = json.loads(state_file.read_text()) if resume and state_file.exists() else {"history": []}
+    cache: dict = {}
+    eng: dict = {}
+    accum = cfg.grad_accum(world)
+    local_mb = opts.minibatch // world
+
+    def on_start(e):
+        eng["e"] = e
+        if "best" not in state:
+            state["best"] = heldout_reward(e.module, copy, judge, tok, heldout, opts)
+            state["bad"] = 0
+            state["history"] = [{"iteration": 0, "heldout_reward": state["best"]}]
+
+    def batches(step, micro_i):
+        it = step // n_mb
+        if cache.get("it") != it:
+            recs = random.Random(cfg.run.seed * 7919 + it).sample(pool, min(opts.rollout_batch, len(pool)))
+            t0 = time.perf_counter()
+            cache.update(make_rollout(eng["e"].module, copy, ref, judge, tok, recs[rank::world], opts,
+                                      seed=cfg.run.seed * 7919 + it), it=it, rollout_s=time.perf_counter() - t0)
+        start = (step % n_mb) * local_mb + micro_i * micro
+        return {k: v[start:start + micro].to(dev) for k, v in cache.items() if isinstance(v, torch.Tensor)}
+
+    def stop(done: int) -> bool:
+        if done % n_mb:
+            return False
+        score = heldout_reward(eng["e"].module, copy, judge, tok, heldout, opts)
+        better = score > state["best"]
+        state["best"], state["bad"] = max(score, state["best"]), 0 if better else state["bad"] + 1
+        state["history"].append({"iteration": done // n_mb, "heldout_reward": score, **cache["stats"],
+                                 "rollout_s": cache["rollout_s"]})
+        if rank == 0:
+            common.write_json(state_file, state)
+        return state["bad"] >= opts.patience
+
+    started = time.time()
+    result = engine.train(cfg, model, make_loss(opts), batches, out_dir, resume=resume, progress=progress,
+                          on_start=on_start, stop=stop)
+    summary = {"stage": "ppo", "policy": str(policy), "options": asdict(opts), "steps": result.steps,
+               "iterations": result.steps // n_mb, "early_stopped": result.steps < cfg.run.max_steps,
+               "wall_time_s": result.wall_time_s, "started": started, "history": state["history"]}
+    if rank == 0:
+        from harness.export import export_hf
+
+        export_hf(cfg, result.checkpoint_dir, out_dir / "hf", tokenizer_dir=common.tokenizer_dir(policy, out_dir), run_info=summary,
+                  tag=result.last_tag, prefix="policy.")
+    if torch.distributed.is_initialized():
+        torch.distributed.barrier()
+    return summary

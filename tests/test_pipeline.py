@@ -1,0 +1,38 @@
+"""The whole pipeline on tiny settings: killed inside PPO, it resumes there and finishes
+without redoing earlier stages."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from support import run_cli
+
+TINY = ["run.max_steps=12", "run.checkpoint_every=6", "sft.epochs=0.2", "rm.epochs=0.1", "rs.rounds=1", "rs.k=2",
+        "rs.prompts=8", "rs.max_new_tokens=16", "ppo.iterations=2", "ppo.rollout_batch=8", "ppo.minibatch=4",
+        "ppo.max_new_tokens=16", "ppo.eval_prompts=4"]
+
+
+@pytest.mark.slow
+def test_pipeline_killed_in_ppo_resumes_there(tmp_path):
+    out = tmp_path / "run"
+    args = ("pipeline", "--preset", "tiny-cpu", "--out", str(out), "--no-progress", "--no-eval", *TINY)
+    # PPO has 2 iterations x 2 minibatch steps, checkpointed after step 2; die at step 3
+    killed = run_cli(*args, env={"HARNESS_FAULT": "kill@3", "HARNESS_FAULT_STAGE": "ppo"}, check=False)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert (out / "ppo" / "checkpoints" / "latest").read_text().strip() == "step_00000002"
+    assert not (out / "ppo" / "hf").exists()
+    earlier = {s: (out / s / "hf" / "run.json").stat().st_mtime_ns
+               for s in ("pretrain", "sft", "rm_helpfulness", "rm_safety", "rejection")}
+
+    done = run_cli(*args)
+    for stage in earlier:
+        assert f"[pipeline] {stage}: finished, skipped" in done.stdout
+        assert (out / stage / "hf" / "run.json").stat().st_mtime_ns == earlier[stage]
+    assert "[pipeline] ppo: resuming" in done.stdout
+    assert (out / "ppo" / "hf" / "model.safetensors").exists()
+    steps = [r["step"] for r in map(json.loads, (out / "ppo" / "metrics.jsonl").read_text().splitlines()) if "loss" in r]
+    assert steps == [1, 2, 3, 4]  # the killed run's step 3 dropped, redone once
+    report = json.loads((out / "pipeline.json").read_text())
+    assert set(report["stages"]) >= {"pretrain", "sft", "rm_helpfulness", "rm_safety", "rejection", "ppo"}
