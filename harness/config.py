@@ -94,6 +94,10 @@ class RunConfig:
     global_batch_size: int = 1024  # sequences per optimiser step (4M tokens at 4k context)
     precision: str = "bf16"  # "bf16" or "fp32"
     zero_stage: int = 3
+    # Parameters smaller than this stay gathered on every rank under ZeRO-3 (DeepSpeed's
+    # default 1e5): fast for small models, but then only gradients and optimiser states are
+    # partitioned. 0 partitions every parameter.
+    zero3_persistence_threshold: int = 100_000
     log_every: int = 1
     eval_every: int = 1000
     eval_batches: int = 20

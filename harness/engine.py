@@ -116,6 +116,7 @@ def deepspeed_config(cfg: Config, world_size: int) -> dict:
             # Export reads the fp32 master weights from the checkpoint (zero_to_fp32), so no
             # 16-bit consolidated copy is gathered on save.
             "stage3_gather_16bit_weights_on_model_save": False,
+            "stage3_param_persistence_threshold": cfg.run.zero3_persistence_threshold,
         },
         "bf16": {"enabled": cfg.run.precision == "bf16"},
         "fp16": {"enabled": False},
@@ -254,6 +255,7 @@ def train(
             break
     bar.close()
     log.close()
+    _write_shard_report(engine, out_dir, rank, world, after_training=True)
     wall = wall_before + time.perf_counter() - t_start
     steps_done = step + 1 if max_steps > start_step else start_step  # < max_steps only after `stop`
     return TrainResult(steps=steps_done, tokens_seen=tokens_seen, wall_time_s=wall, checkpoint_dir=ckpt_dir,
@@ -317,17 +319,23 @@ def save_checkpoint(engine, ckpt_dir: Path, step: int, tokens_seen: int, wall: f
 # ----------------------------------------------------------------------------- helpers
 
 
-def _write_shard_report(engine, out_dir: Path, rank: int, world: int) -> None:
+def _write_shard_report(engine, out_dir: Path, rank: int, world: int, after_training: bool = False) -> None:
     """zero_shards/rank<r>.json: how many parameter elements this rank holds, so a run
     (or a test) can see that ZeRO-3 really partitions the model across processes."""
     params = list(engine.module.parameters())
     local = sum(p.ds_tensor.numel() if hasattr(p, "ds_tensor") else p.numel() for p in params)
     full = sum(getattr(p, "ds_numel", p.numel()) for p in params)
+    # What this rank holds materialised right now: under ZeRO-3 a released parameter has
+    # empty data; persistent (small) ones stay whole on every rank.
+    resident = sum(p.data.numel() for p in params)
     folder = out_dir / "zero_shards"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"rank{rank}.json").write_text(json.dumps(
-        {"rank": rank, "world_size": world, "zero_stage": engine.zero_optimization_stage(),
-         "local_elements": int(local), "full_elements": int(full)}))
+    path = folder / f"rank{rank}.json"
+    report = json.loads(path.read_text()) if after_training and path.exists() else {}
+    report.update({"rank": rank, "world_size": world, "zero_stage": engine.zero_optimization_stage(),
+                   "local_elements": int(local), "full_elements": int(full)})
+    report["resident_elements_after_training" if after_training else "resident_elements_at_start"] = int(resident)
+    path.write_text(json.dumps(report))
 
 
 def _all_finite(x: torch.Tensor) -> bool:
