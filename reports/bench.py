@@ -1,15 +1,17 @@
 """Regression bench: a fixed, small set of measurements compared with a committed baseline.
 
     python -m reports.bench                       # measure all, compare, print a table; exit 1 on regression
-    python -m reports.bench --only losses         # a subset (prefixes: losses, losses/pretrain, evals, throughput)
+    python -m reports.bench --only losses         # a subset (prefixes: losses, losses/<stage>, evals, throughput;
+                                                  #   stages: pretrain, sft, reward)
     python -m reports.bench --update              # re-measure and rewrite the baseline (deliberately)
     python -m reports.bench --measured m.json     # compare saved measurements (no training)
 
 Checks (tolerances live in the baseline file, next to the numbers they guard):
-  losses/<stage>   golden per-step losses of each training stage on fixed token rows, fp32,
-                   one process (relative tolerance; catches any change to model, optimiser,
-                   schedule or loss). A stage adds itself with one entry in STAGES and one
-                   `--update`.
+  losses/<stage>   golden per-step losses of each training stage (pretrain on fixed token rows;
+                   sft and reward on fixed chat text through their real formatting, masking,
+                   packing and loss), fp32, ZeRO-3, one process (relative tolerance; catches any
+                   change to model, optimiser, schedule or loss). A stage adds itself with one
+                   entry in STAGES and one `--update --only losses/<stage>`.
   evals/<name>     scores of a fixed checkpoint (seeded random tiny Llama) on fixed eval
                    subsets (absolute tolerance; catches changes to prompts, data, metrics).
   throughput/...   harness tokens/s as a ratio to the plain-PyTorch loop measured in the same
@@ -92,9 +94,87 @@ def pretrain_losses() -> list[float]:
                         build_model(cfg.model, seed=0))
 
 
-# Training stages: name -> function returning per-step losses. SFT, RM and PPO add an entry
-# here (same fixed-rows recipe, their own loss) and run `python -m reports.bench --update --only losses/<name>`.
-STAGES: dict[str, Callable[[], list[float]]] = {"pretrain": pretrain_losses}
+class ByteTokenizer:
+    """A fixed byte-level tokenizer (id = 3 + byte; 1 <s>, 2 </s>, never 0 = the RM's pad):
+    the post-training goldens run the stages' real chat formatting, masking and packing on
+    fixed text without depending on a trained SentencePiece vocabulary."""
+
+    bos_token_id, eos_token_id = 1, 2
+
+    def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
+        return ([self.bos_token_id] if add_special_tokens else []) + [3 + b for b in text.encode()]
+
+
+NAMES = ("Ada", "Bo", "Cy", "Dee", "Eli", "Fay", "Gus", "Hal")
+JOBS = ("baker", "smith", "tailor", "miller", "potter", "weaver")
+TOWNS = ("Elm", "Oakridge", "Ash", "Pinefold")
+
+
+def sft_examples(n: int = 48):
+    """Fixed one- and two-turn chat examples of varied length (several pack into one row)."""
+    from harness.data.posttrain import SFTExample
+
+    out = []
+    for i in range(n):
+        name, job, town = NAMES[i % 8], JOBS[i % 6], TOWNS[i % 4]
+        if i % 3 == 0:
+            out.append(SFTExample(f"Where does {name} live?", f"{name} lives in {town}."))
+        elif i % 3 == 1:
+            out.append(SFTExample(f"What job does {name} have?",
+                                  f"{name} is a {job} in {town}, like {NAMES[(i + 3) % 8]}."))
+        else:
+            out.append(SFTExample("And their town?", f"{town}.", history=(("user", f"Who is {name}?"),
+                                                                           ("assistant", f"{name} is a {job}."))))
+    return out
+
+
+def sft_losses() -> list[float]:
+    """SFT: answer-only labels, packing with restarting positions, `sft_loss`, from a
+    random tiny Llama, on fixed examples (seq_len 192: two or three examples per row)."""
+    import torch
+
+    from harness import engine
+    from harness.data.packing import RowSampler
+    from harness.data.sft import pack_examples
+    from harness.model import build_model
+    from harness.stages.sft import sft_loss
+
+    cfg = tiny_config(**{"run.max_steps": 8, "data.seq_len": 192})
+    data = pack_examples(ByteTokenizer(), sft_examples(), cfg.data.seq_len)
+    rank, world = engine.init_distributed()
+    sampler = RowSampler(len(data), cfg.run.seed, cfg.run.micro_batch_size, cfg.grad_accum(world), world, rank)
+    return train_losses(cfg, sft_loss, lambda s, m: data.rows(torch.from_numpy(sampler.rows(s, m))),
+                        build_model(cfg.model, seed=0))
+
+
+def reward_losses() -> list[float]:
+    """Reward model: the stock scalar-head RM (`rm_from_pretrained` of a random tiny Llama,
+    head seeded), chosen + rejected in one forward, the paper's margin loss with the
+    stage's default margin table, on fixed preference pairs cycling through every rating."""
+    import torch
+
+    from harness.data.posttrain import PreferencePair
+    from harness.model import build_model
+    from harness.stages import reward
+
+    cfg = tiny_config(**{"run.max_steps": 8})
+    tok, mb = ByteTokenizer(), cfg.run.micro_batch_size
+    pairs = [PreferencePair(f"What job does {NAMES[i % 8]} have?", f"{NAMES[i % 8]} is a {JOBS[i % 6]}.",
+                            f"{NAMES[i % 8]} is a {JOBS[(i + 1 + i // 6) % 6]} in {TOWNS[i % 4]}.",
+                            reward.RATING_INDEX[i % 4], "helpfulness") for i in range(48)]
+    with tempfile.TemporaryDirectory(prefix="bench-rm-") as tmp:
+        build_model(cfg.model, seed=0).save_pretrained(tmp)
+        torch.manual_seed(0)  # the new score head's init
+        model = reward.rm_from_pretrained(tmp)
+    loss_fn = reward.make_loss(reward.MARGINS[reward.RewardOptions().margin])
+    return train_losses(cfg, loss_fn, lambda s, m: reward.collate(tok, pairs[(s * mb) % 48:(s * mb) % 48 + mb],
+                                                                  cfg.data.seq_len), model)
+
+
+# Training stages: name -> function returning per-step losses. A new stage (PPO) adds an entry
+# here (fixed data, its own loss) and runs `python -m reports.bench --update --only losses/<name>`.
+STAGES: dict[str, Callable[[], list[float]]] = {"pretrain": pretrain_losses, "sft": sft_losses,
+                                                "reward": reward_losses}
 
 
 def world_mmlu_scores() -> dict[str, float]:
@@ -228,7 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m reports.bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--baseline", type=Path, default=BASELINE)
-    p.add_argument("--only", action="append", help="check prefix: losses, losses/pretrain, evals, throughput (repeatable)")
+    p.add_argument("--only", action="append", help="check prefix: losses, losses/<stage> (pretrain, sft, reward), evals, throughput "
+                                                           "(repeatable)")
     p.add_argument("--update", action="store_true", help="write the measurements into the baseline file")
     p.add_argument("--measured", type=Path, help="compare these saved measurements instead of measuring")
     p.add_argument("--save", type=Path, help="also write the measurements here (JSON)")

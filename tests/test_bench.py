@@ -36,13 +36,14 @@ def test_unchanged_measurements_pass():
     assert rows and all(r["status"] == "pass" for r in rows), rows
 
 
-@pytest.mark.parametrize("step", [0, 5, 9])
-def test_a_perturbed_golden_loss_is_a_regression(step):
+@pytest.mark.parametrize("stage", ["pretrain", "sft", "reward"])
+@pytest.mark.parametrize("step", [0, 5, -1])
+def test_a_perturbed_golden_loss_is_a_regression(stage, step):
     m = _measured()
-    m["losses"]["pretrain"][step] *= 1 + 1e-3  # 10x the stated tolerance
-    assert _status(bench.compare(BASELINE, m), "losses/pretrain") == ["REGRESSION"]
-    m["losses"]["pretrain"][step] = BASELINE["losses"]["pretrain"][step] * (1 + 1e-5)  # within tolerance
-    assert _status(bench.compare(BASELINE, m), "losses/pretrain") == ["pass"]
+    m["losses"][stage][step] *= 1 + 1e-3  # 10x the stated tolerance
+    assert _status(bench.compare(BASELINE, m), f"losses/{stage}") == ["REGRESSION"]
+    m["losses"][stage][step] = BASELINE["losses"][stage][step] * (1 + 1e-5)  # within tolerance
+    assert _status(bench.compare(BASELINE, m), f"losses/{stage}") == ["pass"]
 
 
 def test_eval_throughput_and_missing_checks():
@@ -53,13 +54,13 @@ def test_eval_throughput_and_missing_checks():
     assert _status(rows, "evals/world_mmlu/acc") == ["REGRESSION"] and _status(rows, "throughput") == ["pass"]
     m["throughput"]["tiny-cpu/fp32"] = BASELINE["throughput"]["tiny-cpu/fp32"] * 1.6
     assert _status(bench.compare(BASELINE, m), "throughput") == ["REGRESSION"]
-    m["losses"]["sft"] = [1.0, 0.9]  # a new stage without a baseline entry is reported, not ignored
-    assert _status(bench.compare(BASELINE, m), "losses/sft") == ["MISSING"]
+    m["losses"]["ppo"] = [1.0, 0.9]  # a new stage without a baseline entry is reported, not ignored
+    assert _status(bench.compare(BASELINE, m), "losses/ppo") == ["MISSING"]
     assert "| check" in bench.format_table(rows)
 
 
 def test_bench_cli_fails_on_a_perturbed_golden_loss_and_passes_otherwise(tmp_path):
-    """The real measurement (pretraining on ZeRO-3, 10 steps) through the CLI nox runs."""
+    """The real measurements (pretrain, SFT and RM on ZeRO-3, 8-10 steps each) through the CLI nox runs."""
     perturbed = copy.deepcopy(BASELINE)
     perturbed["losses"]["pretrain"][4] *= 1.001
     (tmp_path / "perturbed.json").write_text(json.dumps(perturbed))
