@@ -60,6 +60,33 @@ def pretrain(session: nox.Session) -> None:
                 "--limit", "50", "--batch-size", "8", "--out", str(out / "eval_results.jsonl"), env=ENV)
 
 
+def _ablate(session: nox.Session, name: str) -> None:
+    """Run one ablation sweep (python -m ablations NAME); options after `--` pass through:
+    --preset P --seeds 0,1 --data world --out DIR --steps N --limit N --variants a,b --dry-run
+    --launcher deepspeed --hostfile H --num-gpus N --num-nodes N, --set section.key=value ..."""
+    install(session)
+    session.run("python", "-m", "ablations", name, *session.posargs, env=ENV)
+
+
+@nox.session
+def ablate_gqa(session: nox.Session) -> None:
+    """MHA vs MQA vs GQA at matched parameters + GQA by uptraining (Llama 2 Table 18, Figure 24):
+    trains, scores and writes runs/ablations/gqa/{results.jsonl,summary.csv,paired.csv,report.md,report.html}."""
+    _ablate(session, "gqa")
+
+
+@nox.session
+def ablate_context(session: nox.Session) -> None:
+    """Short vs long context at 1:2, equal tokens (Llama 2 Tables 16-17) -> runs/ablations/context/."""
+    _ablate(session, "context")
+
+
+@nox.session
+def ablate_all(session: nox.Session) -> None:
+    """Every declared ablation, one after another (runs/ablations/<name>, or --out DIR/<name>)."""
+    _ablate(session, "all")
+
+
 @nox.session
 def dry_run(session: nox.Session) -> None:
     """Parameter counts, ZeRO-3 memory per device and tokens per step for every preset."""
