@@ -79,10 +79,9 @@ class DataLayoutError(ValueError):
 
 def default_data_root() -> Path:
     """The real data sets: $LLAMA2_SUITE_DATA, else ../shared/data beside the repository."""
-    env = os.environ.get("LLAMA2_SUITE_DATA")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    from harness.data.sources import default_data_root as root
+
+    return root()
 
 
 def world_cache_dir() -> Path:

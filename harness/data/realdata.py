@@ -19,7 +19,6 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -43,10 +42,9 @@ class DataFormatError(ValueError):
 
 def data_dir() -> Path:
     """``$LLAMA2_SUITE_DATA`` if set, else ``<repo>/../shared/data`` (read in place)."""
-    env = os.environ.get("LLAMA2_SUITE_DATA")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    from harness.data.sources import default_data_root
+
+    return default_data_root()
 
 
 def _open(path: Path):
