@@ -82,6 +82,27 @@ def ablate_context(session: nox.Session) -> None:
 
 
 @nox.session
+def ablate_rm_scaling(session: nox.Session) -> None:
+    """Helpfulness RMs of two sizes x 25/50/100% of the preference data (Llama 2 Figure 6):
+    accuracy per rating -> runs/ablations/rm_scaling/."""
+    _ablate(session, "rm_scaling")
+
+
+@nox.session
+def ablate_margin(session: nox.Session) -> None:
+    """No / small / large margin in the RM ranking loss (Llama 2 Table 28): accuracy per rating
+    and reward-gap distribution -> runs/ablations/margin/."""
+    _ablate(session, "margin")
+
+
+@nox.session
+def ablate_temperature(session: nox.Session) -> None:
+    """SFT / rejection-sampling / PPO policies sampled at temperatures 0.1-1.5 (Llama 2 Figure 21):
+    Self-BLEU and oracle accuracy on factual vs creative prompts -> runs/ablations/temperature/."""
+    _ablate(session, "temperature")
+
+
+@nox.session
 def ablate_all(session: nox.Session) -> None:
     """Every declared ablation, one after another (runs/ablations/<name>, or --out DIR/<name>)."""
     _ablate(session, "all")

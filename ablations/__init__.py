@@ -7,9 +7,9 @@
     sweep = Sweep(get("gqa"), preset="tiny-cpu", seeds=(0, 1), out="runs/ablations/gqa")
     results = sweep.execute()      # tidy rows; also <out>/results.jsonl, summary.csv, paired.csv
 
-Declared: `gqa` (Llama 2 Table 18 / Figure 24, GQA uptraining) and `context` (Tables 16-17).
-`rm_scaling`, `margin` and `temperature` need the reward-model and SFT/RLHF stages
-(harness/stages, issue 5), which do not exist yet; they are not declared rather than stubbed.
+Declared: `gqa` (Llama 2 Table 18 / Figure 24, GQA uptraining), `context` (Tables 16-17),
+`rm_scaling` (Figure 6), `margin` (Table 28) and `temperature` (Figure 21). The last three
+build on a shared pipeline per seed (`<out>/base/...`) and train or sample on top of it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import importlib
 
 from ablations.spec import Ablation, AblationError, Variant
 
-NAMES = ("gqa", "context")
+NAMES = ("gqa", "context", "rm_scaling", "margin", "temperature")
 __all__ = ["NAMES", "Ablation", "AblationError", "Sweep", "Variant", "get"]
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from ablations import stats, store
-from ablations.spec import Ablation, AblationError, Variant
+from ablations.spec import STAGES, Ablation, AblationError, Variant
 
 REPO = Path(__file__).resolve().parents[1]
 DIST_VARS = {"RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"}
@@ -67,6 +67,9 @@ class Run:
     cfg: object  # harness Config
     config_hash: str
     source: Path | None = None  # uptrain: the run folder it converts
+    base_dir: Path | None = None  # reward / sample: the shared pipeline folder (<out>/base/<base>/seed<k>)
+    base_overrides: list[str] = field(default_factory=list)  # its pipeline overrides
+    base_until: str | None = None  # its last pipeline stage
 
     @property
     def name(self) -> str:
@@ -118,6 +121,10 @@ class Sweep:
     def _plan(self, v: Variant, seed: int) -> Run:
         from harness import config as C
 
+        if v.stage not in STAGES:
+            raise AblationError(f"variant {v.name!r}: unknown stage {v.stage!r}; valid stages: {', '.join(STAGES)}")
+        if v.stage in ("reward", "sample"):
+            return self._plan_post(v, seed)
         overrides = self.base_overrides() + [f"{k}={val}" for k, val in v.overrides_for(self.preset).items()]
         source = None
         if v.stage == "uptrain":
@@ -133,8 +140,6 @@ class Sweep:
                 f"run.eval_every={n}",
             ]
             source = self.out / "runs" / src.name / f"seed{seed}"
-        elif v.stage != "pretrain":
-            raise AblationError(f"variant {v.name!r}: unknown stage {v.stage!r}; valid stages: pretrain, uptrain")
         overrides = dedup(overrides + [f"run.seed={seed}"])
         try:
             cfg = C.load(self.preset, overrides)
@@ -144,11 +149,38 @@ class Sweep:
         return Run(self.ablation.name, v, seed, self.out / "runs" / v.name / f"seed{seed}", self.preset, overrides,
                    cfg, h, source)
 
+    def _plan_post(self, v: Variant, seed: int) -> Run:
+        """A reward or sample variant: its base pipeline (once per base and seed) and its own options."""
+        from harness import config as C
+
+        if v.base not in self.ablation.bases:
+            raise AblationError(f"variant {v.name!r}: unknown base {v.base!r}; bases of ablation "
+                                f"{self.ablation.name!r}: {', '.join(self.ablation.bases) or 'none'}")
+        b = self.ablation.bases[v.base]
+        base_over = dedup(self.base_overrides() + [f"{k}={x}" for k, x in b.overrides_for(self.preset).items()]
+                          + [f"run.seed={seed}"])
+        prefix = "rm" if v.stage == "reward" else "sample"
+        options = dedup([o for o in self.extra if o.startswith(prefix + ".")]
+                        + [f"{k}={x}" for k, x in v.overrides_for(self.preset).items()])
+        try:
+            cfg = C.load(self.preset, [o for o in base_over if o.split("=", 1)[0].split(".")[0] not in POST_PREFIXES])
+            check_options(v.stage, options)
+        except C.ConfigError as e:
+            raise AblationError(f"ablation {self.ablation.name!r}, variant {v.name!r}: {e}") from None
+        h = store.config_hash({"config": cfg.to_dict(), "stage": v.stage, "options": options,
+                               "base": {"until": b.until, "overrides": base_over}, "eval": self.eval_settings()})
+        return Run(self.ablation.name, v, seed, self.out / "runs" / v.name / f"seed{seed}", self.preset, options,
+                   cfg, h, base_dir=self.out / "base" / v.base / f"seed{seed}", base_overrides=base_over,
+                   base_until=b.until)
+
     def eval_settings(self) -> dict:
-        return {"tasks": list(self.task_list), "limit": self.limit, "data": self.data,
-                "max_gen_toks": self.ablation.max_gen_toks, "task_options": self.task_options(),
-                "probes": list(self.probe_list),
-                "probe_settings": self.ablation.probe_settings.get(self.preset, {})}
+        out = {"tasks": list(self.task_list), "limit": self.limit, "data": self.data,
+               "max_gen_toks": self.ablation.max_gen_toks, "task_options": self.task_options(),
+               "probes": list(self.probe_list),
+               "probe_settings": self.ablation.probe_settings.get(self.preset, {})}
+        if self.ablation.sample_settings:
+            out["sample_settings"] = self.ablation.sample_settings.get(self.preset, {})
+        return out
 
     def task_options(self) -> dict:
         """Per-task limits apply on tiny-cpu unless --limit is given; generation budgets always."""
@@ -166,10 +198,29 @@ class Sweep:
             d = r.cfg.to_dict()
             d["run"] = {k: v for k, v in d["run"].items() if k != "seed"}
             variants[r.variant.name] = {"stage": r.variant.stage, "init_from": r.variant.init_from, "config": d}
+            if r.base_dir is not None:
+                variants[r.variant.name]["base"] = {"name": r.variant.base, "until": r.base_until,
+                                                    "overrides": [o for o in r.base_overrides
+                                                                  if not o.startswith("run.seed=")]}
+                variants[r.variant.name]["options"] = r.overrides
         return {"ablation": self.ablation.name, "preset": self.preset, "eval": self.eval_settings(),
                 "variants": variants}
 
-    def command(self, run: Run) -> list[str]:
+    def base_command(self, run: Run) -> list[str]:
+        """The shared pipeline a reward / sample run builds on (finished stages are skipped)."""
+        return [*self.launcher.prefix("harness"), "pipeline", "--preset", run.preset, "--out", str(run.base_dir),
+                "--until", run.base_until, "--no-eval", "--no-progress", *run.base_overrides]
+
+    def base_finished(self, run: Run) -> bool:
+        return (run.base_dir / run.base_until / "hf" / "run.json").exists()
+
+    def command(self, run: Run) -> list[str] | None:
+        if run.variant.stage == "sample":
+            return None  # nothing to train: scoring samples the base's policies
+        if run.variant.stage == "reward":
+            resume = ["--resume"] * ((run.dir / "checkpoints" / "latest").exists())
+            return [*self.launcher.prefix("harness"), "reward", "--init", str(run.base_dir / "sft" / "hf"),
+                    "--out", str(run.dir), *resume, "--no-progress", *run.overrides]
         if run.variant.stage == "uptrain":
             args = ["--source", str(run.source)]
             module = "ablations.uptrain"
@@ -188,6 +239,10 @@ class Sweep:
             df = store.read_rows(rows)
             if len(df) and set(df["config_hash"]) == {run.config_hash}:
                 return "scored"
+        if run.variant.stage == "sample":
+            return "trained" if self.base_finished(run) else "new"
+        if run.variant.stage == "reward" and (run.dir / "hf" / "run.json").exists():
+            return "trained"
         info_file = run.dir / "hf" / "run.json"
         if info_file.exists():
             info = json.loads(info_file.read_text())
@@ -200,10 +255,16 @@ class Sweep:
     # ------------------------------------------------------------------ execute
 
     def dry_run(self) -> list[str]:
-        lines = []
+        lines, bases = [], set()
         for r in self.runs:
+            if r.base_dir is not None and r.base_dir not in bases:
+                bases.add(r.base_dir)
+                state = "finished" if self.base_finished(r) else "to run"
+                lines.append(f"# base {r.variant.base}/seed{r.seed} [{state}]: pipeline until {r.base_until}")
+                lines.append(shlex.join(self.base_command(r)))
             lines.append(f"# {r.name} [{self.status(r)}] config {r.config_hash}")
-            lines.append(shlex.join(self.command(r)))
+            cmd = self.command(r)
+            lines.append(shlex.join(cmd) if cmd else f"# (no training: scored by sampling {r.base_dir})")
         return lines
 
     def execute(self, log=print) -> pd.DataFrame:
@@ -214,12 +275,18 @@ class Sweep:
             if state == "scored":
                 log(f"[{r.name}] finished earlier: skipped (no training, no scoring)")
                 continue
-            if state in ("new", "partial"):
+            if r.base_dir is not None and state in ("new", "partial") and not self.base_finished(r):
+                log(f"[{r.name}] base {r.variant.base}/seed{r.seed}: pipeline until {r.base_until}")
+                self._subprocess(self.base_command(r), r.base_dir, f"base:{r.variant.base}/seed{r.seed}", "pipeline.log")
+            if state in ("new", "partial") and r.variant.stage != "sample":
                 if r.source is not None and not (r.source / store.ROWS).exists() and not (r.source / "hf" / "run.json").exists():
                     raise AblationError(f"{r.name} uptrains from {r.source}, which has not finished")
+                what = f"{r.cfg.run.max_steps} steps" if r.base_dir is None else f"stage {r.variant.stage}"
                 log(f"[{r.name}] {'resuming from ' + (r.dir / 'checkpoints' / 'latest').read_text().strip() if state == 'partial' else 'training'}"
-                    f" ({r.cfg.run.max_steps} steps)")
+                    f" ({what})")
                 self._train(r)
+            elif r.variant.stage == "sample":
+                log(f"[{r.name}] sampling the base's policies (no training)")
             else:
                 log(f"[{r.name}] trained earlier: scoring only")
             rows = self.score(r)
@@ -228,36 +295,51 @@ class Sweep:
         return self.collect()
 
     def _train(self, run: Run) -> None:
-        run.dir.mkdir(parents=True, exist_ok=True)
+        self._subprocess(self.command(run), run.dir, run.name, "train.log")
+
+    def _subprocess(self, cmd: list[str], folder: Path, name: str, log_name: str) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if k not in DIST_VARS}
         env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         env.setdefault("TOKENIZERS_PARALLELISM", "false")
         env.setdefault("HF_HUB_OFFLINE", "1")
         env.setdefault("HF_DATASETS_OFFLINE", "1")
-        fault = os.environ.get("ABLATIONS_FAULT", "")  # test hook: "<variant>/seed<k>:kill@N" -> HARNESS_FAULT of that run
-        if fault.partition(":")[0] == run.name:
-            env["HARNESS_FAULT"] = fault.partition(":")[2]
-        cmd = self.command(run)
-        with open(run.dir / "train.log", "a") as logf:
+        # test hook: "<variant>/seed<k>:kill@N" (or "base:<base>/seed<k>:kill@N") -> HARNESS_FAULT of that process
+        target, _, fault = os.environ.get("ABLATIONS_FAULT", "").rpartition(":")
+        if target == name:
+            env["HARNESS_FAULT"] = fault
+        log_path = folder / log_name
+        with open(log_path, "a") as logf:
             logf.write(f"\n$ {shlex.join(cmd)}\n")
             logf.flush()
             proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=logf, stderr=subprocess.STDOUT)
         if proc.returncode != 0:
-            tail = (run.dir / "train.log").read_text()[-2000:]
-            raise AblationError(f"{run.name} failed (exit {proc.returncode}); re-run the same command to resume it. "
-                                f"Log {run.dir / 'train.log'}:\n{tail}")
+            tail = log_path.read_text()[-2000:]
+            raise AblationError(f"{name} failed (exit {proc.returncode}); re-run the same command to resume it. "
+                                f"Log {log_path}:\n{tail}")
 
     def score(self, run: Run) -> pd.DataFrame:
         from ablations import score
 
         hf = run.dir / "hf"
         frames = []
-        if "validation" in self.probe_list:
+        if run.variant.stage == "reward":
+            frames.append(score.reward_rows(run.dir))
+        if run.variant.stage == "sample":
+            from harness.stages.common import parse_options
+
+            opts = parse_options(score.SampleOptions, run.overrides, "sample")
+            frames.append(score.temperature_rows(run.base_dir, opts.temperature, seed=run.seed,
+                                                 **self.ablation.sample_settings.get(self.preset, {})))
+            hf = run.base_dir / run.base_until / "hf"
+        elif run.base_dir is not None:
+            pass  # a reward model: no language-model tasks or probes
+        elif "validation" in self.probe_list:
             frames.append(score.validation_rows(run.dir))
-        if self.task_list:
+        if self.task_list and run.base_dir is None:
             frames.append(score.lm_rows(hf, self.task_list, score.world_data(self.data, run.seed), self.limit,
                                         self.ablation.max_gen_toks, task_options=self.task_options()))
-        if "inference" in self.probe_list:
+        if "inference" in self.probe_list and run.base_dir is None:
             frames.append(score.inference_rows(hf, **self.ablation.probe_settings.get(self.preset, {}).get("inference", {})))
         df = pd.concat([f for f in frames if len(f)], ignore_index=True) if frames else pd.DataFrame()
         info = json.loads((hf / "run.json").read_text())
@@ -296,7 +378,8 @@ class Sweep:
 
 
 def curve_rows(run_dir: Path, like: pd.Series) -> pd.DataFrame:
-    recs = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines() if x.strip()]
+    metrics = run_dir / "metrics.jsonl"
+    recs = [json.loads(x) for x in metrics.read_text().splitlines() if x.strip()] if metrics.exists() else []
     rows = []
     for r in recs:
         for metric in ("loss", "val_loss", "lr", "tokens_per_s"):
@@ -306,6 +389,23 @@ def curve_rows(run_dir: Path, like: pd.Series) -> pd.DataFrame:
                              "value": float(r[metric]), "stderr": None, "n": None,
                              "config_hash": like["config_hash"], "git_commit": like["git_commit"]})
     return pd.DataFrame(rows, columns=store.ROW_COLUMNS)
+
+
+POST_PREFIXES = ("sft", "rm", "rs", "ppo")  # pipeline stage options (not harness config sections)
+
+
+def check_options(stage: str, options: list[str]) -> None:
+    """Reject an unknown `rm.*` / `sample.*` option at plan time, naming the valid ones."""
+    from harness.stages.common import parse_options
+
+    if stage == "reward":
+        from harness.stages.reward import RewardOptions
+
+        parse_options(RewardOptions, options, "rm")
+    else:
+        from ablations.score import SampleOptions
+
+        parse_options(SampleOptions, options, "sample")
 
 
 def dedup(overrides: list[str]) -> list[str]:

@@ -1,10 +1,12 @@
-"""Scoring a finished run: lm-eval tasks, validation loss, inference speed and KV memory.
+"""Scoring a finished run: lm-eval tasks, validation loss, inference speed and KV memory;
+reward models (accuracy and gaps by rating) and policies sampled at a temperature.
 Each returns tidy rows (task, metric, value, stderr, n [, batch_size, context_length])."""
 
 from __future__ import annotations
 
 import json
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -104,3 +106,108 @@ def inference_rows(checkpoint: str | Path, batch_sizes=(1, 8, 32), context_lengt
             rows.append({"task": SPEED_TASK, "metric": metric, "value": float(r[metric]), "stderr": None, "n": repeats,
                          "batch_size": int(r["batch_size"]), "context_length": int(r["context_length"])})
     return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- post-training
+
+
+RATINGS = ("significantly_better", "better", "slightly_better", "negligibly_better")
+
+
+def _mean_se(values: list[float]) -> tuple[float, float | None]:
+    import statistics
+
+    if not values:
+        return float("nan"), None
+    if len(values) < 2:
+        return float(values[0]), None
+    return statistics.fmean(values), statistics.stdev(values) / len(values) ** 0.5
+
+
+def reward_rows(run_dir: str | Path) -> pd.DataFrame:
+    """A reward model's held-out accuracy overall and by rating (`accuracy.json`, paper Table 8 /
+    Table 28), and the distribution of its reward gaps (`heldout_scores.json`): mean and median
+    gap chosen - rejected per rating, and the spread of its scores (paper Figure 27: a margin
+    pushes rewards to the tails)."""
+    import statistics
+
+    run_dir = Path(run_dir)
+    rows = [dict(r) for r in json.loads((run_dir / "accuracy.json").read_text())]
+    scored = json.loads((run_dir / "heldout_scores.json").read_text())
+    for test_set in dict.fromkeys(s["test_set"] for s in scored):
+        mine = [s for s in scored if s["test_set"] == test_set]
+        task = f"reward_gap/{test_set}"
+        for rating in ("all", *RATINGS):
+            gaps = [s["chosen"] - s["rejected"] for s in mine if rating == "all" or s["rating"] == rating]
+            if not gaps:
+                continue
+            mean, se = _mean_se(gaps)
+            rows.append({"task": task, "metric": f"mean/{rating}", "value": mean, "stderr": se, "n": len(gaps)})
+            rows.append({"task": task, "metric": f"median/{rating}", "value": float(statistics.median(gaps)),
+                         "stderr": None, "n": len(gaps)})
+        both = [s["chosen"] for s in mine] + [s["rejected"] for s in mine]
+        rows.append({"task": task, "metric": "score_std", "value": float(statistics.pstdev(both)), "stderr": None,
+                     "n": len(both)})
+    return pd.DataFrame(rows, columns=["task", "metric", "value", "stderr", "n"])
+
+
+@dataclass(frozen=True)
+class SampleOptions:
+    """Options of a `sample` variant (`sample.key=value`)."""
+
+    temperature: float = 1.0
+
+
+POLICIES = ("sft", "rejection", "ppo")
+
+
+def temperature_rows(base_dir: str | Path, temperature: float, *, seed: int = 0, policies=POLICIES,
+                     prompts: int = 24, samples: int = 4, max_new_tokens: int = 48) -> pd.DataFrame:
+    """The temperature study (paper Figure 21) for every finished policy of a pipeline folder:
+    `samples` answers per prompt at `temperature` to `prompts` factual and `prompts` creative
+    held-out prompts; Self-BLEU among a prompt's answers (higher = less diverse; mean over
+    prompts) and the oracle's helpfulness of every answer (task accuracy). Rows: task
+    "<factual|creative>@<policy>", metrics "self_bleu" and "helpfulness"."""
+    import statistics
+
+    from evals.suite_metrics import self_bleu
+    from harness.data.posttrain import creative_prompts, factual_prompts, oracle_score
+    from harness.data.sft import prompt_ids
+    from harness.data.world import build_world, world_config
+    from harness.stages import common
+
+    if not temperature > 0:
+        raise ValueError(f"sample.temperature={temperature}: expected > 0 (Self-BLEU of greedy answers is 100)")
+    base_dir = Path(base_dir)
+    rows = []
+    world = None
+    for policy in policies:
+        folder = base_dir / policy / "hf"
+        if not common.finished(base_dir / policy):
+            continue
+        model, info = common.load_causal_lm(folder)
+        tok = common.load_tokenizer_from(folder)
+        if world is None:
+            cfg = common.base_config(info)
+            world = build_world(world_config(cfg.data.world_size, cfg.run.seed))
+        for kind, recs in (("factual", factual_prompts(world)[:prompts]), ("creative", creative_prompts(world)[:prompts])):
+            p_ids = [prompt_ids(tok, r.prompt) for r in recs]
+            flat = [p for p in p_ids for _ in range(samples)]
+            eos = tok.eos_token_id
+            resp = common.sample(model, flat, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
+                                 pad_id=eos, eos_id=eos)
+            texts = [tok.decode(r, skip_special_tokens=True).strip() for r in resp]
+            groups = [texts[i * samples:(i + 1) * samples] for i in range(len(recs))]
+            sb = [self_bleu(g) for g in groups]
+            helpful = [oracle_score(r, t)["helpfulness"] for r, g in zip(recs, groups, strict=True) for t in g]
+            task = f"{kind}@{policy}"
+            mean, se = _mean_se(sb)
+            rows.append({"task": task, "metric": "self_bleu", "value": mean, "stderr": se, "n": len(sb)})
+            mean, se = _mean_se(helpful)
+            rows.append({"task": task, "metric": "helpfulness", "value": mean, "stderr": se, "n": len(helpful)})
+            rows.append({"task": task, "metric": "distinct_answers", "value": statistics.fmean(
+                len(set(g)) / len(g) for g in groups), "stderr": None, "n": len(groups)})
+        del model
+    if not rows:
+        raise FileNotFoundError(f"no finished policy ({', '.join(policies)}) under {base_dir}")
+    return pd.DataFrame(rows, columns=["task", "metric", "value", "stderr", "n"])

@@ -13,6 +13,24 @@ class AblationError(ValueError):
     The message names the valid choices or the difference."""
 
 
+STAGES = ("pretrain", "uptrain", "reward", "sample")
+
+
+@dataclass(frozen=True)
+class Base:
+    """Checkpoints shared by the variants that name it: `python -m harness pipeline --until
+    <until>` once per seed (pretrain -> SFT -> ...), with `overrides` (model size, say) on top
+    of the preset. Post-training variants train their own stage on it, or only sample from it."""
+
+    until: str = "sft"
+    overrides: dict[str, str] = field(default_factory=dict)
+    per_preset: dict[str, dict[str, str]] = field(default_factory=dict)
+    note: str = ""
+
+    def overrides_for(self, preset: str) -> dict[str, str]:
+        return {**self.overrides, **self.per_preset.get(preset, {})}
+
+
 @dataclass(frozen=True)
 class Variant:
     """One arm of an ablation: config overrides over the base preset and the stage that trains it.
@@ -20,6 +38,9 @@ class Variant:
     stage "pretrain" trains from scratch (`python -m harness pretrain`). Stage "uptrain"
     converts the finished checkpoint of variant `init_from` (same seed) and continues
     training for `uptrain_fraction` of the base schedule (`python -m ablations.uptrain`).
+    Stage "reward" trains a reward model on the SFT checkpoint of the ablation's base
+    `base` (`python -m harness reward`; `overrides` are its `rm.*` options). Stage "sample"
+    trains nothing: it samples the base's policies (`overrides`: `sample.*` options).
     """
 
     name: str
@@ -27,6 +48,7 @@ class Variant:
     stage: str = "pretrain"
     init_from: str | None = None
     uptrain_fraction: float = 0.0
+    base: str = "default"  # reward / sample: which of the ablation's `bases`
     note: str = ""
     # preset -> overrides replacing `overrides` on that preset (a variant scaled to the preset)
     per_preset: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -58,6 +80,9 @@ class Ablation:
     headline: tuple[tuple[str, str], ...] = ()  # (task, metric) pairs the summary leads with
     reference: dict[str, dict[str, float]] = field(default_factory=dict)  # paper: variant -> {metric: value}
     notes: str = ""
+    bases: dict[str, Base] = field(default_factory=dict)  # reward / sample variants: shared upstream checkpoints
+    # sample variants: preset -> settings of `ablations.score.temperature_rows` (prompts, samples per prompt...)
+    sample_settings: dict[str, dict] = field(default_factory=dict)
 
     def variant(self, name: str) -> Variant:
         for v in self.variants:

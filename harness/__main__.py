@@ -7,7 +7,7 @@
   reward   --init SFT/hf --out DIR [--kind helpfulness|safety] [--margin none|small|large] [--pairs F.jsonl]
   rejection --policy SFT/hf --helpful-rm RM/hf --safety-rm RM/hf --out DIR [rs.key=value ...]
   ppo      --policy RS/hf --helpful-rm RM/hf --safety-rm RM/hf --out DIR [ppo.key=value ...]
-  pipeline --preset tiny-cpu --out DIR [section.key=value | sft.|rm.|rs.|ppo.key=value ...]
+  pipeline --preset tiny-cpu --out DIR [--until STAGE] [section.key=value | sft.|rm.|rs.|ppo.key=value ...]
   generate --checkpoint DIR [--adapter DIR] [--temperature T] [--prompt TEXT ...]   (stdin if no --prompt)
 
 Runs under launchers unchanged:
@@ -79,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("--out", required=True)
     q.add_argument("--no-progress", action="store_true")
     q.add_argument("--no-eval", action="store_true", help="skip the oracle/KL evaluation after policy stages")
+    q.add_argument("--until", default="ppo", help="last stage to run (pretrain, sft, rm_helpfulness, rm_safety, "
+                   "rejection, ppo)")
     q.add_argument("overrides", nargs="*", metavar="key=value")
     q = sub.add_parser("generate", help="generate from a checkpoint (optionally with a LoRA adapter)")
     q.add_argument("--checkpoint", required=True)
@@ -158,7 +160,8 @@ def _post(args) -> int:
     if args.command == "pipeline":
         from harness.stages import pipeline
 
-        report = pipeline.run(args.preset, args.out, over, progress=progress, evaluate=not args.no_eval)
+        report = pipeline.run(args.preset, args.out, over, progress=progress, evaluate=not args.no_eval,
+                              until=args.until)
         print(json.dumps({"total_wall_time_s": report["total_wall_time_s"], "out": args.out}))
         return 0
     from harness.stages import ppo, rejection, reward, sft

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from ablations import NAMES, AblationError, get, stats, store
+from ablations import NAMES, AblationError, get, score, stats, store
 from ablations.__main__ import main as cli
 from ablations.runner import Launcher, Sweep, dedup
 from ablations.spec import Ablation, Variant
@@ -18,7 +18,7 @@ from harness import config
 
 
 def test_declared_ablations_plan_valid_configs(tmp_path):
-    assert set(NAMES) == {"gqa", "context"}  # rm_scaling, margin, temperature wait for the RM/RLHF stages
+    assert set(NAMES) == {"gqa", "context", "rm_scaling", "margin", "temperature"}
     for name in NAMES:
         ab = get(name)
         assert ab.baseline in [v.name for v in ab.variants]
@@ -70,7 +70,9 @@ def test_local_launcher_uses_this_python(tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["nope"], "valid ablations: gqa, context"),
+    (["nope"], "valid ablations: gqa, context, rm_scaling, margin, temperature"),
+    (["margin", "--variants", "tiny"], "valid variants: none, small, large"),
+    (["margin", "--set", "rm.margn=large"], "unknown option 'rm.margn'; valid: rm.kind, rm.margin"),
     (["gqa", "--variants", "mha,gqa_x"], "valid variants: mha, mqa, gqa, gqa_uptrain"),
     (["gqa", "--preset", "tiny"], "valid presets: tiny-cpu, small-gpu"),
     (["gqa", "--probes", "speed"], "valid probes: validation, inference"),
@@ -262,3 +264,63 @@ def test_collect_only_on_an_empty_store_writes_a_report_and_trains_nothing(tmp_p
     assert cli(["gqa", "--collect-only", "--out", str(tmp_path)]) == 0
     assert "No finished runs yet" in (tmp_path / "report.md").read_text()
     assert (tmp_path / "results.jsonl").read_text() == "" and not (tmp_path / "runs").exists()
+
+
+# ----------------------------------------------------------------------------- post-training ablations
+
+
+def test_reward_variants_share_one_base_per_seed_and_size(tmp_path):
+    sweep = Sweep(get("rm_scaling"), preset="tiny-cpu", seeds=(0, 1), out=tmp_path)
+    bases = {(r.variant.base, r.seed): r.base_dir for r in sweep.runs}
+    assert len(bases) == 4 and len(set(bases.values())) == 4  # (small, base) x 2 seeds
+    by = {r.name: r for r in sweep.runs}
+    small, full = by["small_f25/seed0"].cfg.model, by["base_f25/seed0"].cfg.model
+    assert (small.dim, small.n_layers) == (96, 2) and (full.dim, full.n_layers) == (192, 4)
+    assert by["small_f50/seed1"].base_dir == by["small_f100/seed1"].base_dir == tmp_path / "base" / "small" / "seed1"
+    assert "rm.data_fraction=0.5" in by["base_f50/seed0"].overrides
+    cmd = sweep.command(by["base_f50/seed0"])
+    assert cmd[:4] == [sys.executable, "-m", "harness", "reward"]
+    assert cmd[cmd.index("--init") + 1] == str(tmp_path / "base" / "base" / "seed0" / "sft" / "hf")
+    base_cmd = sweep.base_command(by["small_f25/seed0"])
+    assert base_cmd[3:4] == ["pipeline"] and base_cmd[base_cmd.index("--until") + 1] == "sft"
+    assert "model.dim=96" in base_cmd and "run.seed=0" in base_cmd
+    assert len({r.config_hash for r in sweep.runs}) == len(sweep.runs)
+
+
+def test_post_training_dry_run_prints_each_base_once(tmp_path, capsys):
+    assert cli(["temperature", "--dry-run", "--out", str(tmp_path), "--seeds", "0,1"]) == 0
+    out = capsys.readouterr().out
+    pipelines = [x for x in out.splitlines() if " pipeline " in x and not x.startswith("#")]
+    assert len(pipelines) == 2 and all("--until ppo" in x for x in pipelines)
+    assert out.count("(no training: scored by sampling") == 2 * 6
+    assert not (tmp_path / "base").exists()
+
+
+def test_post_training_bad_input_names_the_choices(tmp_path):
+    ab = Ablation("x", "h", "p", "tiny-cpu", (Variant("a", {"rm.margn": "large"}, stage="reward"),), "a",
+                  bases={"default": get("margin").bases["default"]})
+    with pytest.raises(AblationError, match="unknown option 'rm.margn'; valid: rm.kind, rm.margin"):
+        Sweep(ab, preset="tiny-cpu", seeds=(0,), out=tmp_path)
+    ab = Ablation("x", "h", "p", "tiny-cpu", (Variant("a", stage="reward", base="huge"),), "a",
+                  bases={"default": get("margin").bases["default"]})
+    with pytest.raises(AblationError, match="unknown base 'huge'; bases of ablation 'x': default"):
+        Sweep(ab, preset="tiny-cpu", seeds=(0,), out=tmp_path)
+    ab = Ablation("x", "h", "p", "tiny-cpu", (Variant("a", stage="finetune"),), "a")
+    with pytest.raises(AblationError, match="valid stages: pretrain, uptrain, reward, sample"):
+        Sweep(ab, preset="tiny-cpu", seeds=(0,), out=tmp_path)
+
+
+def test_reward_rows_gaps_and_spread(tmp_path):
+    acc = [{"task": "rm_helpfulness/helpfulness_test", "metric": "acc", "value": 0.5, "stderr": 0.1, "n": 4}]
+    scored = [{"test_set": "helpfulness_test", "rating": r, "chosen": c, "rejected": j} for r, c, j in (
+        ("significantly_better", 3.0, 0.0), ("significantly_better", 1.0, 0.0), ("better", 0.5, 1.0),
+        ("negligibly_better", 0.0, 0.0))]
+    (tmp_path / "accuracy.json").write_text(json.dumps(acc))
+    (tmp_path / "heldout_scores.json").write_text(json.dumps(scored))
+    rows = score.reward_rows(tmp_path).set_index(["task", "metric"])["value"]
+    g = "reward_gap/helpfulness_test"
+    assert rows[(g, "mean/significantly_better")] == 2.0 and rows[(g, "median/better")] == -0.5
+    assert rows[(g, "mean/all")] == pytest.approx((3 + 1 - 0.5 + 0) / 4)
+    assert (g, "mean/slightly_better") not in rows.index  # no pairs of that rating
+    assert rows[(g, "score_std")] == pytest.approx(float(torch.tensor([3, 1, .5, 0, 0, 0, 1, 0.]).std(correction=0)))
+    assert rows[("rm_helpfulness/helpfulness_test", "acc")] == 0.5

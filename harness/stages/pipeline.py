@@ -77,8 +77,13 @@ def _fault_scope(stage: str):
 
 
 def run(preset: str, out_dir: str | Path, overrides: list[str] | None = None, *, progress: bool = True,
-        evaluate: bool = True) -> dict:
+        evaluate: bool = True, until: str = "ppo") -> dict:
+    """Run the stages up to and including `until` (the ablations share a base that stops
+    after SFT, say, and train only their own stage on top of it)."""
     from harness.stages import ppo, pretrain, rejection, reward, sft
+
+    if until not in STAGES:
+        raise ValueError(f"pipeline --until {until!r}: expected one of {', '.join(STAGES)}")
 
     out = Path(out_dir)
     overrides = list(overrides or [])
@@ -104,7 +109,7 @@ def run(preset: str, out_dir: str | Path, overrides: list[str] | None = None, *,
     }
     report_file = out / "pipeline.json"
     report = json.loads(report_file.read_text()) if report_file.exists() else {"preset": preset, "stages": {}}
-    for stage in STAGES:
+    for stage in STAGES[:STAGES.index(until) + 1]:
         if common.finished(d[stage]):
             print(f"[pipeline] {stage}: finished, skipped ({d[stage] / 'hf'})", flush=True)
         else:

@@ -41,6 +41,9 @@ class RewardOptions:
     heldout_fraction: float = 0.2
     pairs: str = ""  # preference jsonl files (comma-separated) replacing the generated world's pairs
     max_len: int = 0  # tokens per sequence (0: data.seq_len)
+    # Train on this leading fraction of the shuffled mix (the RM-scaling study's data axis;
+    # smaller fractions are subsets of larger ones). Held-out pairs are the same for every fraction.
+    data_fraction: float = 1.0
 
 
 def margin_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor, margin: torch.Tensor) -> torch.Tensor:
@@ -105,13 +108,21 @@ def score_sequences(model, seqs: list[list[int]], batch_size: int = 64) -> list[
     return out
 
 
-def accuracy_by_rating(model, tok, pairs, max_len: int, task: str) -> list[dict]:
-    from evals.suite_metrics import reward_accuracy
-
+def heldout_scores(model, tok, pairs, max_len: int, test_set: str) -> list[dict]:
+    """The RM's score of chosen and rejected of every held-out pair (for accuracy and the
+    distribution of reward gaps by rating, paper Table 28 and Figure 27)."""
     enc = [encode_pair(tok, p, max_len) for p in pairs]
     chosen = score_sequences(model, [c for c, _ in enc])
     rejected = score_sequences(model, [r for _, r in enc])
-    return reward_accuracy(chosen, rejected, [p.rating for p in pairs], task=task).to_dict("records")
+    return [{"test_set": test_set, "rating": p.rating, "chosen": c, "rejected": r}
+            for p, c, r in zip(pairs, chosen, rejected, strict=True)]
+
+
+def accuracy_by_rating(scored: list[dict], task: str) -> list[dict]:
+    from evals.suite_metrics import reward_accuracy
+
+    return reward_accuracy([s["chosen"] for s in scored], [s["rejected"] for s in scored],
+                           [s["rating"] for s in scored], task=task).to_dict("records")
 
 
 def world_pairs(base) -> tuple[list, list]:
@@ -128,6 +139,8 @@ def run(init: str | Path, out_dir: str | Path, overrides: list[str] | None = Non
     opts = common.parse_options(RewardOptions, mine, "rm")
     if opts.margin not in MARGINS:
         raise ValueError(f"rm.margin={opts.margin!r}: expected one of {', '.join(MARGINS)}")
+    if not 0 < opts.data_fraction <= 1:
+        raise ValueError(f"rm.data_fraction={opts.data_fraction}: expected a fraction in (0, 1]")
     info = common.checkpoint_info(init, "reward model init checkpoint")
     base = common.base_config(info)
     out_dir = Path(out_dir)
@@ -145,6 +158,7 @@ def run(init: str | Path, out_dir: str | Path, overrides: list[str] | None = Non
     h_train, h_test = split_heldout(helpful, opts.heldout_fraction, base.run.seed) if helpful else ([], [])
     s_train, s_test = split_heldout(safety, opts.heldout_fraction, base.run.seed) if safety else ([], [])
     train = rm_mix(opts.kind, h_train, s_train, seed=base.run.seed)
+    train = train[:max(1, round(len(train) * opts.data_fraction))]
 
     gbs = base.run.global_batch_size
     steps = max(1, math.ceil(len(train) * opts.epochs / gbs))
@@ -172,7 +186,7 @@ def run(init: str | Path, out_dir: str | Path, overrides: list[str] | None = Non
     result = engine.train(cfg, model, make_loss(MARGINS[opts.margin]), batches, out_dir, val_batches=val_batches,
                           resume=resume, progress=progress)
     # Accuracy by rating on each held-out set (paper Table 8), from the trained weights.
-    acc = []
+    acc, scored = [], []
     module = result.engine.module
     import deepspeed
 
@@ -180,7 +194,8 @@ def run(init: str | Path, out_dir: str | Path, overrides: list[str] | None = Non
         module.eval()
         for name, test in (("helpfulness", h_test), ("safety", s_test)):
             if test:
-                acc += accuracy_by_rating(module, tok, test, max_len, task=f"rm_{opts.kind}/{name}_test")
+                scored.append(heldout_scores(module, tok, test, max_len, f"{name}_test"))
+                acc += accuracy_by_rating(scored[-1], task=f"rm_{opts.kind}/{name}_test")
     summary = {"stage": f"rm_{opts.kind}", "init": str(init), "pairs": len(train), "steps": result.steps,
                "tokens_seen": result.tokens_seen, "wall_time_s": result.wall_time_s, "started": started,
                "options": asdict(opts), "accuracy": acc}
@@ -190,6 +205,7 @@ def run(init: str | Path, out_dir: str | Path, overrides: list[str] | None = Non
         from harness.export import export_hf
 
         common.write_json(out_dir / "accuracy.json", acc)
+        common.write_json(out_dir / "heldout_scores.json", [r for part in scored for r in part])
         log = engine.MetricsLog(out_dir, result.steps, enabled=True)  # appends after the last step
         log.write({"step": result.steps, **{f"{r['task']}/{r['metric']}": r["value"] for r in acc}})
         log.close()
