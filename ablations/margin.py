@@ -10,7 +10,8 @@ ABLATION = Ablation(
                 "gaps of strong pairs and spreads the reward distribution."),
     paper="Llama 2 Table 28 (accuracy per rating, helpfulness RM, no / small / large margin), Figure 27",
     base_preset="tiny-cpu",
-    bases={"default": Base(until="sft", note="pretrained then SFT, once per seed; every RM starts from it")},
+    # The paper initialises its RMs from the pretrained checkpoint (sec. 3.2.2)
+    bases={"default": Base(until="pretrain", note="pretrained once per seed; every RM starts from it")},
     variants=(
         Variant("none", {"rm.kind": "helpfulness", "rm.margin": "none"}, stage="reward", note="m = 0"),
         Variant("small", {"rm.kind": "helpfulness", "rm.margin": "small"}, stage="reward",
@@ -20,7 +21,7 @@ ABLATION = Ablation(
     baseline="none",
     seeds=(0, 1),
     probes=(),
-    # tiny-cpu: 300 pretraining steps (half the preset's) so that 2 seeds x (base + 3 RMs) fit ~20 minutes
+    # tiny-cpu: 300 pretraining steps (half the preset's) so that 2 seeds x (base + 3 RMs) fit ~15 minutes
     quick={"tiny-cpu": {"run.max_steps": "300", "run.checkpoint_every": "100", "run.eval_every": "300"}},
     headline=(("rm_helpfulness/helpfulness_test", "acc"),
               *(("rm_helpfulness/helpfulness_test", f"acc/{r}") for r in

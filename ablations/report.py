@@ -105,7 +105,7 @@ def markdown(sweep, results: pd.DataFrame) -> str:
     if len(inf):
         lines += [f"## Inference: decode tokens/s (mean over seeds) and KV-cache bytes relative to `{ab.baseline}`", "",
                   md_table(inf), ""]
-    if ab.reference:
+    if ab.reference or ab.notes:
         lines += ["## The paper's numbers", ""]
         for v, ref in ab.reference.items():
             lines.append(f"- `{v}`: " + ", ".join(f"{k} {x}" for k, x in ref.items()))

@@ -219,7 +219,7 @@ class Sweep:
             return None  # nothing to train: scoring samples the base's policies
         if run.variant.stage == "reward":
             resume = ["--resume"] * ((run.dir / "checkpoints" / "latest").exists())
-            return [*self.launcher.prefix("harness"), "reward", "--init", str(run.base_dir / "sft" / "hf"),
+            return [*self.launcher.prefix("harness"), "reward", "--init", str(run.base_dir / run.base_until / "hf"),
                     "--out", str(run.dir), *resume, "--no-progress", *run.overrides]
         if run.variant.stage == "uptrain":
             args = ["--source", str(run.source)]
@@ -324,13 +324,18 @@ class Sweep:
         hf = run.dir / "hf"
         frames = []
         if run.variant.stage == "reward":
-            frames.append(score.reward_rows(run.dir))
+            rows = score.reward_rows(run.dir)
+            fraction = dict(o.split("=", 1) for o in run.overrides).get("rm.data_fraction")
+            if fraction is not None:  # the RM-scaling study's axes, as the reports read them
+                rows = rows.assign(model_size=run.variant.base, data_fraction=float(fraction))
+            frames.append(rows)
         if run.variant.stage == "sample":
             from harness.stages.common import parse_options
 
             opts = parse_options(score.SampleOptions, run.overrides, "sample")
             frames.append(score.temperature_rows(run.base_dir, opts.temperature, seed=run.seed,
-                                                 **self.ablation.sample_settings.get(self.preset, {})))
+                                                 **self.ablation.sample_settings.get(self.preset, {}))
+                          .assign(temperature=opts.temperature))
             hf = run.base_dir / run.base_until / "hf"
         elif run.base_dir is not None:
             pass  # a reward model: no language-model tasks or probes

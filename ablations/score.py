@@ -200,14 +200,14 @@ def temperature_rows(base_dir: str | Path, temperature: float, *, seed: int = 0,
             groups = [texts[i * samples:(i + 1) * samples] for i in range(len(recs))]
             sb = [self_bleu(g) for g in groups]
             helpful = [oracle_score(r, t)["helpfulness"] for r, g in zip(recs, groups, strict=True) for t in g]
-            task = f"{kind}@{policy}"
+            key = {"task": f"{kind}@{policy}", "policy": policy, "prompt_type": kind}
             mean, se = _mean_se(sb)
-            rows.append({"task": task, "metric": "self_bleu", "value": mean, "stderr": se, "n": len(sb)})
+            rows.append({**key, "metric": "self_bleu", "value": mean, "stderr": se, "n": len(sb)})
             mean, se = _mean_se(helpful)
-            rows.append({"task": task, "metric": "helpfulness", "value": mean, "stderr": se, "n": len(helpful)})
-            rows.append({"task": task, "metric": "distinct_answers", "value": statistics.fmean(
+            rows.append({**key, "metric": "helpfulness", "value": mean, "stderr": se, "n": len(helpful)})
+            rows.append({**key, "metric": "distinct_answers", "value": statistics.fmean(
                 len(set(g)) / len(g) for g in groups), "stderr": None, "n": len(groups)})
         del model
     if not rows:
         raise FileNotFoundError(f"no finished policy ({', '.join(policies)}) under {base_dir}")
-    return pd.DataFrame(rows, columns=["task", "metric", "value", "stderr", "n"])
+    return pd.DataFrame(rows, columns=["task", "metric", "value", "stderr", "n", "policy", "prompt_type"])

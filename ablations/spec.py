@@ -38,7 +38,7 @@ class Variant:
     stage "pretrain" trains from scratch (`python -m harness pretrain`). Stage "uptrain"
     converts the finished checkpoint of variant `init_from` (same seed) and continues
     training for `uptrain_fraction` of the base schedule (`python -m ablations.uptrain`).
-    Stage "reward" trains a reward model on the SFT checkpoint of the ablation's base
+    Stage "reward" trains a reward model on the last checkpoint of the ablation's base
     `base` (`python -m harness reward`; `overrides` are its `rm.*` options). Stage "sample"
     trains nothing: it samples the base's policies (`overrides`: `sample.*` options).
     """

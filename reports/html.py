@@ -63,6 +63,12 @@ def ablation_figures(df: pd.DataFrame, curves: pd.DataFrame, ablation: str) -> l
         add(figures.speed_vs_batch(speed, title=ablation), "Decode throughput and KV-cache memory against batch size "
             "at each context length (paper: Figure 24).", f"throughput and KV memory against batch size for {ablation}")
     quality = df[df["task"] != tables.SPEED_TASK]
+    rated = quality[quality["metric"].astype(str).str.startswith("acc/")]
+    if rated["task"].nunique() > 1:
+        # RMs scored on several test sets: the figures show one, the helpfulness set if there is one
+        tasks = list(dict.fromkeys(rated["task"]))
+        keep = next((t for t in tasks if "helpfulness_test" in str(t)), tasks[0])
+        quality = quality[quality["task"] == keep]
     if quality["metric"].astype(str).str.startswith("acc/").any():
         has_sizes = "model_size" in quality.columns and quality["model_size"].notna().any()
         if has_sizes:
@@ -93,6 +99,10 @@ def render_ablation(df: pd.DataFrame, ablation: str, curves: pd.DataFrame | None
     sub = df[df["ablation"] == ablation]
     if sub.empty:
         raise ValueError(f"no rows for ablation {ablation!r}")
+    if "policy" in sub.columns and sub["policy"].notna().all():
+        # The temperature study's runs are temperatures over shared policies: its tables and
+        # figures read like Figure 21, a line per policy (the temperature is a key column).
+        sub = sub.assign(variant=sub["policy"], task="sampled")
     curves = curves if curves is not None else pd.DataFrame(columns=["ablation", "variant", "step", "metric", "value"])
     baseline = baseline if baseline is not None else paper.BASELINES.get(ablation)
     summary = tables.summarize(sub)

@@ -1,6 +1,6 @@
 """Post-training ablations through `python -m ablations`: reward-model variants share one
 pipeline base per seed, a reward run killed mid-training resumes, a finished sweep re-runs
-with no training, and the temperature study's scoring on the base's SFT policy."""
+with no training, and the temperature study's scoring of a base's policy."""
 
 import json
 
@@ -10,8 +10,8 @@ import pytest
 from ablations import score
 from test_ablation_sweep import snapshot, sweep
 
-# 12 pretraining steps, a fifth of an SFT epoch, a tenth of an RM epoch (4 steps, checkpoint every 2)
-TINY = ["--steps", "12", "--set", "run.checkpoint_every=6", "--set", "sft.epochs=0.2", "--set", "rm.epochs=0.1"]
+# 12 pretraining steps, a tenth of an RM epoch (4 steps, checkpoint every 2)
+TINY = ["--steps", "12", "--set", "run.checkpoint_every=6", "--set", "rm.epochs=0.1"]
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,8 @@ def test_killed_reward_run_resumes_and_the_base_is_trained_once(margin_store):
     assert killed.returncode == 2, killed.stdout + killed.stderr
     assert "large/seed0 failed (exit -9)" in killed.stderr
     base = out / "base" / "default" / "seed0"
-    assert (base / "sft" / "hf" / "run.json").exists() and not (base / "rm_helpfulness").exists()
+    # the base is pretraining only (the paper starts its RMs from the pretrained checkpoint)
+    assert (base / "pretrain" / "hf" / "run.json").exists() and not (base / "sft").exists()
     none, large = out / "runs" / "none" / "seed0", out / "runs" / "large" / "seed0"
     assert (none / "rows.jsonl").exists() and not (large / "rows.jsonl").exists()
     assert (large / "checkpoints" / "latest").read_text().strip() == "step_00000002"
@@ -37,15 +38,15 @@ def test_killed_reward_run_resumes_and_the_base_is_trained_once(margin_store):
     assert again.returncode == 0, again.stdout + again.stderr
     assert "[none/seed0] finished earlier: skipped" in again.stdout
     assert "[large/seed0] resuming from step_00000002" in again.stdout
-    assert "pipeline until sft" not in again.stdout  # the base was finished: not run again
+    assert "pipeline until pretrain" not in again.stdout  # the base was finished: not run again
     assert (snapshot(none), snapshot(base)) == kept
     steps = [r["step"] for r in map(json.loads, (large / "metrics.jsonl").read_text().splitlines()) if "loss" in r
              and "val_loss" not in r]
     assert steps == [1, 2, 3, 4]
-    # both RMs started from the same SFT checkpoint with their own margin table
+    # both RMs started from the same pretrained checkpoint with their own margin table
     for run, margin in ((none, "none"), (large, "large")):
         info = json.loads((run / "hf" / "run.json").read_text())
-        assert info["options"]["margin"] == margin and info["init"] == str(base / "sft" / "hf")
+        assert info["options"]["margin"] == margin and info["init"] == str(base / "pretrain" / "hf")
 
     results = pd.read_json(out / "results.jsonl", lines=True)
     acc = results[(results.task == "rm_helpfulness/helpfulness_test") & (results.metric == "acc")]
@@ -64,12 +65,12 @@ def test_killed_reward_run_resumes_and_the_base_is_trained_once(margin_store):
     assert (snapshot(none), snapshot(base)) == kept
 
 
-def test_temperature_scoring_of_the_sft_policy(margin_store):
+def test_temperature_scoring_of_a_base_policy(margin_store):
     out, _, _ = margin_store
     base = out / "base" / "default" / "seed0"
-    kw = dict(seed=0, policies=("sft", "ppo"), prompts=4, samples=3, max_new_tokens=12)
-    cold = score.temperature_rows(base, 0.05, **kw)  # ppo is not in this base: only sft is scored
-    assert set(cold.task) == {"factual@sft", "creative@sft"}
+    kw = dict(seed=0, policies=("pretrain", "ppo"), prompts=4, samples=3, max_new_tokens=12)
+    cold = score.temperature_rows(base, 0.05, **kw)  # ppo is not in this base: only the pretrained model is scored
+    assert set(cold.task) == {"factual@pretrain", "creative@pretrain"} and set(cold.policy) == {"pretrain"}
     assert set(cold.metric) == {"self_bleu", "helpfulness", "distinct_answers"}
     pd.testing.assert_frame_equal(cold, score.temperature_rows(base, 0.05, **kw))  # seeded: same samples
     hot = score.temperature_rows(base, 2.0, **kw)

@@ -280,9 +280,9 @@ def test_reward_variants_share_one_base_per_seed_and_size(tmp_path):
     assert "rm.data_fraction=0.5" in by["base_f50/seed0"].overrides
     cmd = sweep.command(by["base_f50/seed0"])
     assert cmd[:4] == [sys.executable, "-m", "harness", "reward"]
-    assert cmd[cmd.index("--init") + 1] == str(tmp_path / "base" / "base" / "seed0" / "sft" / "hf")
+    assert cmd[cmd.index("--init") + 1] == str(tmp_path / "base" / "base" / "seed0" / "pretrain" / "hf")
     base_cmd = sweep.base_command(by["small_f25/seed0"])
-    assert base_cmd[3:4] == ["pipeline"] and base_cmd[base_cmd.index("--until") + 1] == "sft"
+    assert base_cmd[3:4] == ["pipeline"] and base_cmd[base_cmd.index("--until") + 1] == "pretrain"
     assert "model.dim=96" in base_cmd and "run.seed=0" in base_cmd
     assert len({r.config_hash for r in sweep.runs}) == len(sweep.runs)
 

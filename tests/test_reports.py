@@ -205,3 +205,27 @@ def test_reads_the_ablations_store_layout(tmp_path):
     page = out[1].read_text()
     assert page.count("data:image/png;base64,") == 2  # loss curves + speed
     assert "config.model.attention" in page and "Δ vs mha" in page
+
+
+def test_temperature_store_reads_as_lines_per_policy_and_rm_figures_use_one_test_set():
+    """The temperature sweep's runs are temperatures (variant t0.1, ...) over shared policies:
+    the page tabulates and plots a line per policy. RM rows scored on two test sets plot one."""
+    rows = []
+    for t in (0.1, 1.0):
+        for s in (0, 1):
+            for policy in ("sft", "ppo"):
+                for kind in ("factual", "creative"):
+                    sb = 90.0 - (40 * t if kind == "creative" or policy == "sft" else 5 * t) + s
+                    rows.append({"run": f"t{t}/seed{s}", "ablation": "temperature", "variant": f"t{t}", "seed": s,
+                                 "step": 6, "task": f"{kind}@{policy}", "metric": "self_bleu", "value": sb,
+                                 "stderr": 1.0, "n": 10, "policy": policy, "prompt_type": kind, "temperature": t})
+    page = html.render_ablation(pd.DataFrame(rows), "temperature")
+    assert "Self-BLEU against temperature" in page
+    body = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", page)
+    assert ">t0.1<" not in body and ">ppo<" in body and ">sft<" in body  # policies are the rows, not temperatures
+    rm = [{"ablation": "margin", "variant": v, "seed": s, "step": 4, "task": f"rm_helpfulness/{ts}", "metric": m,
+           "value": 0.6 + 0.01 * s, "stderr": 0.05, "n": 80}
+          for v in ("none", "large") for s in (0, 1) for ts in ("helpfulness_test", "safety_test")
+          for m in ("acc", "acc/significantly_better", "acc/negligibly_better")]
+    figs = html.ablation_figures(pd.DataFrame(rm), pd.DataFrame(), "margin")
+    assert [f["alt"] for f in figs] == ["accuracy per rating for margin"]
