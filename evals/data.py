@@ -131,8 +131,11 @@ def world_benchmarks(size: str = "tiny", seed: int = 0) -> Path:
             "data 'world' needs harness.data.world (world_config, build_world, write_benchmarks), "
             f"which could not be imported ({err}); pass --data local or a folder instead"
         ) from err
+    from harness.data.world.tasks import BENCHMARK_FORMAT
+
     cfg = world_config(size, seed=seed)
-    key = hashlib.sha1(repr(cfg).encode()).hexdigest()[:10]
+    # the generator's format version is in the key: a cache written by older code is not reused
+    key = hashlib.sha1(f"{cfg!r} format {BENCHMARK_FORMAT}".encode()).hexdigest()[:10]
     out = world_cache_dir() / f"{size}-seed{seed}-{key}"
     if (out / ".complete").exists():
         return out

@@ -359,6 +359,19 @@ class SCROLLSQA(NarrativeQA):
         super().__init__(config)
 
 
+class SCROLLSMultipleChoice(QuALITY):
+    """A multiple-choice subset in QuALITY's layout beyond the official seven (the generated
+    world's `world_near_mc` / `world_far_mc`): QuALITY's parsing, requests and accuracy.
+    The folder under `scrolls/` is the task config's `scrolls_subset`."""
+
+    def __init__(self, config=None):
+        subset = (config or {}).get("scrolls_subset")
+        if not subset:
+            raise ValueError("SCROLLSMultipleChoice needs `scrolls_subset: <folder under scrolls/>` in its YAML")
+        self.SUBSET = self.DATASET_NAME = subset
+        super().__init__(config)
+
+
 class ContractNLI(_SCROLLSMultipleChoiceTask):
     SUBSET = DATASET_NAME = "contract_nli"
     CHOICES: ClassVar[list[str]] = ["Not mentioned", "Entailment", "Contradiction"]
@@ -423,6 +436,7 @@ class SQuAD2(_LocalTask, _StockSQuAD2):
 
 
 __all__ = [
-    "ContractNLI", "GovReport", "NarrativeQA", "QMSum", "Qasper", "QuALITY", "SCROLLSQA", "SQuAD2", "SummScreenFD",
+    "ContractNLI", "GovReport", "NarrativeQA", "QMSum", "Qasper", "QuALITY", "SCROLLSMultipleChoice", "SCROLLSQA", "SQuAD2",
+    "SummScreenFD",
     "fit_document", "gsm8k_dataset", "mmlu_dataset", "squad_dataset", "squad_process_results",
 ]

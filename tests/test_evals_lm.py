@@ -151,10 +151,13 @@ def test_generated_world_scores(tiny_ckpt, tmp_path, monkeypatch):
     if not hasattr(world, "write_benchmarks"):
         pytest.skip("harness.data.world.write_benchmarks not written yet")
     monkeypatch.setenv("LLAMA2_SUITE_CACHE", str(tmp_path))
-    df = evaluate(tiny_ckpt, "mmlu,scrolls_world_far", data="world", limit=1)
+    df = evaluate(tiny_ckpt, "mmlu,scrolls_world_far,scrolls_world_far_mc", data="world", limit=4)
     mmlu = df[df.task == "mmlu"].iloc[0]
-    assert mmlu.metric == "acc" and mmlu.n > 1  # the world's own subjects, one question each
+    assert mmlu.metric == "acc" and mmlu.n > 1  # the world's own subjects
     assert set(df[df.task == "scrolls_world_far"].metric) == {"f1"}
+    mc = df[df.task == "scrolls_world_far_mc"].set_index("metric")
+    # QuALITY's metrics on the multiple-choice form; 4 questions -> accuracy in quarters
+    assert {"acc", "acc_norm", "em"} <= set(mc.index) and mc.loc["acc", "value"] * 4 in {0, 1, 2, 3, 4}
 
 
 def test_world_cloze_groups_score_choice_text(tiny_ckpt, tmp_path, monkeypatch):

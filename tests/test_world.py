@@ -266,3 +266,47 @@ def test_scrolls_distance_knob_with_a_custom_token_counter(tmp_path):
     for ex in rd.load_scrolls(paths["scrolls/far"], "test"):
         fact = _asked_fact(ex)
         assert 300 <= words(ex.text[ex.text.index(fact):]) <= 450
+
+
+def test_scrolls_multiple_choice_files_parse_as_quality_with_balanced_answers(tiny, tiny_bench):
+    """scrolls/<task>_mc: the QA task's questions and documents, four choices in QuALITY's
+    layout; the gold letter cycles A-D and two distractors are values the document states."""
+    from evals.lm_tasks import QuALITY
+
+    world = tiny[0]
+    for task, _, _ in world.config.scrolls_tasks:
+        qa = [json.loads(x) for x in gzip.open(tiny_bench[f"scrolls/{task}"] / "validation.jsonl.gz")]
+        mc = [json.loads(x) for x in gzip.open(tiny_bench[f"scrolls/{task}_mc"] / "validation.jsonl.gz")]
+        assert [r["output"] for r in mc] == [r["output"] for r in qa]
+        golds = []
+        for q, m in zip(qa, mc):
+            doc = QuALITY._process_doc(None, {"id": m["id"], "pid": m["pid"], "input": m["input"],
+                                              "outputs": [m["output"]]})[0]
+            question, text = q["input"].split("\n\n", 1)
+            assert doc["question"] == question and doc["text"] == text  # same question, same document
+            assert len(set(doc["choices"])) == 4 and doc["choices"][doc["gold"]] == m["output"]
+            stated = [c for c in doc["choices"] if re.search(rf"(?<!\w){re.escape(c)}(?!\w)", text)]
+            assert m["output"] in stated and len(stated) == 3
+            golds.append(doc["gold"])
+        assert {g: golds.count(g) for g in range(4)} == {g: len(golds) // 4 for g in range(4)}
+
+
+def test_recall_documents_end_with_a_question_about_a_fact_they_state(tiny):  # noqa: C901
+    from harness.data.world.documents import recall_documents
+
+    world = tiny[0]
+    docs = recall_documents(world)
+    assert world.config.n_recall_docs == 0 and docs == []  # off on tiny
+    world = build_world(world_config("micro"))
+    docs = recall_documents(world)
+    assert len(docs) == world.config.n_recall_docs == 10
+    for d in docs[:50]:
+        body, qa = d.rsplit("\n\nQuestion: ", 1)
+        question, answer = qa.split("\nAnswer: ")
+        for kind, statement, q_template, _ in LOCAL_FACT_KINDS:
+            m = re.fullmatch(re.escape(q_template).replace(re.escape("{name}"), "(.+)"), question)
+            if m:
+                assert statement.format(name=m.group(1), value=answer) in body
+                break
+        else:
+            raise AssertionError(question)

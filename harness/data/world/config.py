@@ -34,6 +34,13 @@ class WorldConfig:
     long_doc_tokens: int = 2500  # approximate length of each long document
     # Where long pretraining documents place their facts, in tokens before the question.
     long_doc_fact_distance: tuple[int, int] = (20, 2000)
+    # Recall practice: documents of recall_doc_tokens (uniform) stating a local fact (and two
+    # of the same kind about others) anywhere in them, asked about at the end. What a model
+    # can learn from them depends on its window: the context ablation's mechanism. Off on
+    # tiny: 300 of them did not teach a tiny-cpu model in-context recall in 300 steps (near
+    # and far multiple choice at chance, BENCHMARKS.md) and they halve the facts' share.
+    n_recall_docs: int = 0
+    recall_doc_tokens: tuple[int, int] = (60, 480)
     # --- benchmarks -------------------------------------------------------------------
     n_test_problems: int = 250
     n_squad_paragraphs: int = 120
@@ -94,14 +101,14 @@ def world_config(size: str = "tiny", seed: int = 0) -> WorldConfig:
             long_doc_tokens=4000, n_test_problems=500, n_squad_paragraphs=300,
             n_scrolls_per_split=200, scrolls_doc_tokens=1400,
             scrolls_tasks=(("world_far", 600, 900), ("world_near", 40, 400)),
-            n_sft_per_kind=1000, n_pref_prompts=1500)
+            n_sft_per_kind=1000, n_pref_prompts=1500, n_recall_docs=3000, recall_doc_tokens=(100, 1900))
     if size == "micro":
         return WorldConfig(
             seed=seed, n_people=60, n_places=12, n_orgs=10, n_narratives=20,
             n_train_problems=40, n_long_docs=3, long_doc_tokens=1200,
             long_doc_fact_distance=(20, 1000), n_test_problems=20,
             n_squad_paragraphs=10, n_scrolls_per_split=8, n_sft_per_kind=10,
-            n_pref_prompts=20)
+            n_pref_prompts=20, n_recall_docs=10)
     raise ValueError(f"unknown world size {size!r}; choose 'micro', 'tiny' or 'small'")
 
 

@@ -28,6 +28,26 @@ def long_documents(world: World) -> list[str]:
     return docs
 
 
+def recall_documents(world: World) -> list[str]:
+    """Narrative documents of `recall_doc_tokens` with one asked fact and two distractors of the
+    same kind (other people's) anywhere in them, the question and answer at the end in the
+    SCROLLS prompt's format. Names are the corpus's unused ones: never the eval tasks' names."""
+    cfg = world.config
+    rng = rng_for(cfg.seed, "recall-docs")
+    names = unused_names(world, "corpus")
+    lo, hi = cfg.recall_doc_tokens
+    docs = []
+    for _ in range(cfg.n_recall_docs):
+        n_tokens = rng.randint(lo, hi)
+        target_name, *others = rng.sample(names, 3)
+        target = local_fact(rng, target_name)
+        distractors = [local_fact(rng, n, target.kind, avoid=(target.value,)) for n in others]
+        facts = [(target, rng.randint(0, n_tokens))] + [(d, rng.randint(0, n_tokens)) for d in distractors]
+        body, _ = build_long_document(rng, world, n_tokens, facts, approx_token_count)
+        docs.append(f"{body}\n\nQuestion: {target.question}\nAnswer: {target.value}")
+    return docs
+
+
 def train_problems(world: World):
     """The GSM8K-shaped train split; the corpus contains exactly these problems."""
     return word_problems(world, world.config.n_train_problems, "train")
@@ -41,6 +61,7 @@ def corpus_parts(world: World) -> dict[str, list[str]]:
         "problems": [f"Question: {p.question}\nAnswer: {strip_calculator(p.answer)}"
                      for p in train_problems(world)],
         "long_docs": long_documents(world),
+        "recall": recall_documents(world),
     }
 
 

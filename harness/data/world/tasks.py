@@ -51,6 +51,9 @@ SQUAD_QUESTIONS = {
     "colour": "What colour does {name} like most?",
 }
 
+# Bumped whenever the files written here change, so cached copies (evals.data) are rewritten.
+# 2: scrolls/<task>_mc (QuALITY layout) beside every SCROLLS-shaped QA task.
+BENCHMARK_FORMAT = 2
 MMLU_HEADER = ["question", "choice0", "choice1", "choice2", "choice3", "answer"]
 N_DEV = 5  # the 5-shot pool per subject, as in MMLU
 
@@ -187,26 +190,45 @@ def _write_jsonl_gz(path: Path, records: list[dict]) -> None:
 
 
 def scrolls_examples(world: World, task: str, lo: int, hi: int, split: str,
-                     count_tokens: CountTokens) -> tuple[list[dict], list[dict]]:
-    """SCROLLS records (question, blank line, document) and a side table of distances."""
+                     count_tokens: CountTokens) -> tuple[list[dict], list[dict], list[dict]]:
+    """SCROLLS records (question, blank line, document), a side table of distances, and the
+    same questions multiple-choice in QuALITY's layout (question, blank line, "(A) .. (D) ..",
+    blank line, document): the answer and the two distractor values the document also states
+    (other people's facts of the same kind) and one value it does not, the answer's letter
+    cycling A-D. Scored by log-likelihood, the multiple-choice form measures retrieval from
+    far context long before a small model can generate the exact value."""
     cfg = world.config
     rng = rng_for(cfg.seed, f"scrolls-{task}-{split}")
+    mc_rng = rng_for(cfg.seed, f"scrolls-{task}-{split}-choices")  # own stream: the QA files do not change
     pool = unused_names(world, "eval")
     prefix = "val" if split == "validation" else split
-    records, meta = [], []
+    records, meta, mc = [], [], []
     for i in range(cfg.n_scrolls_per_split):
         target_name, *other = rng.sample(pool, 3)
         target = local_fact(rng, target_name)
-        distractors = [local_fact(rng, n, target.kind, avoid=(target.value,)) for n in other]
+        distractors = []
+        for n in other:  # distinct values: each distractor is a real alternative
+            distractors.append(local_fact(rng, n, target.kind, avoid=(target.value, *(d.value for d in distractors))))
         doc, dist = placed_document(rng, world, cfg.scrolls_doc_tokens, target, (lo, hi),
                                     distractors, count_tokens)
         ex_id = f"{prefix}-{task}-{i}"
         records.append({"id": ex_id, "pid": ex_id, "input": f"{target.question}\n\n{doc}",
                         "output": target.value})
+        others = [d.value for d in distractors]
+        while True:  # a value the document does not contain anywhere
+            fresh = local_fact(mc_rng, target_name, target.kind, avoid=(target.value, *others)).value
+            if not re.search(rf"(?<!\w){re.escape(fresh)}(?!\w)", doc):
+                break
+        others.append(fresh)
+        mc_rng.shuffle(others)
+        choices = others[:i % 4] + [target.value] + others[i % 4:]
+        options = " ".join(f"({letter}) {c}" for letter, c in zip("ABCD", choices))
+        mc.append({"id": ex_id, "pid": ex_id, "input": f"{target.question}\n\n{options}\n\n{doc}",
+                   "output": target.value})
         meta.append({"id": ex_id, "distance_tokens": dist,
                      "distance_chars": len(doc) - doc.index(target.statement),
                      "doc_tokens": count_tokens(doc)})
-    return records, meta
+    return records, meta, mc
 
 
 def write_scrolls(world: World, out_dir: Path, count_tokens: CountTokens) -> dict[str, Path]:
@@ -214,11 +236,13 @@ def write_scrolls(world: World, out_dir: Path, count_tokens: CountTokens) -> dic
     for task, lo, hi in world.config.scrolls_tasks:
         root = out_dir / "scrolls" / task
         for split in ("validation", "test"):
-            records, meta = scrolls_examples(world, task, lo, hi, split, count_tokens)
+            records, meta, mc = scrolls_examples(world, task, lo, hi, split, count_tokens)
             _write_jsonl_gz(root / f"{split}.jsonl.gz", records)
             # Not part of the SCROLLS layout: where each fact sits, for analysis.
             _write_jsonl(root / f"{split}.meta.jsonl", meta)
+            _write_jsonl_gz(out_dir / "scrolls" / f"{task}_mc" / f"{split}.jsonl.gz", mc)
         paths[f"scrolls/{task}"] = root
+        paths[f"scrolls/{task}_mc"] = out_dir / "scrolls" / f"{task}_mc"
     return paths
 
 
