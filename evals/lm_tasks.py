@@ -346,30 +346,26 @@ class NarrativeQA(_SCROLLSTask):
         return Instance(request_type="generate_until", doc=doc, arguments=(ctx, {"until": ["\n"]}), idx=0, **kwargs)
 
 
-class SCROLLSQA(NarrativeQA):
-    """A question-answering subset in the SCROLLS layout beyond the official seven (the
-    generated world's `world_near` / `world_far`): NarrativeQA's prompt, requests and F1.
-    The folder under `scrolls/` is the task config's `scrolls_subset`."""
+class _SubsetFromConfig:
+    """Mixin for SCROLLS-layout subsets beyond the official seven: the folder under
+    `scrolls/` is the task config's `scrolls_subset`."""
 
     def __init__(self, config=None):
         subset = (config or {}).get("scrolls_subset")
         if not subset:
-            raise ValueError("SCROLLSQA needs `scrolls_subset: <folder under scrolls/>` in its YAML")
+            raise ValueError(f"{type(self).__name__} needs `scrolls_subset: <folder under scrolls/>` in its YAML")
         self.SUBSET = self.DATASET_NAME = subset
         super().__init__(config)
 
 
-class SCROLLSMultipleChoice(QuALITY):
-    """A multiple-choice subset in QuALITY's layout beyond the official seven (the generated
-    world's `world_near_mc` / `world_far_mc`): QuALITY's parsing, requests and accuracy.
-    The folder under `scrolls/` is the task config's `scrolls_subset`."""
+class SCROLLSQA(_SubsetFromConfig, NarrativeQA):
+    """Question answering (the generated world's `world_near` / `world_far`): NarrativeQA's
+    prompt, requests and F1."""
 
-    def __init__(self, config=None):
-        subset = (config or {}).get("scrolls_subset")
-        if not subset:
-            raise ValueError("SCROLLSMultipleChoice needs `scrolls_subset: <folder under scrolls/>` in its YAML")
-        self.SUBSET = self.DATASET_NAME = subset
-        super().__init__(config)
+
+class SCROLLSMultipleChoice(_SubsetFromConfig, QuALITY):
+    """Multiple choice in QuALITY's layout (the generated world's `world_near_mc` /
+    `world_far_mc`): QuALITY's parsing, requests and accuracy."""
 
 
 class ContractNLI(_SCROLLSMultipleChoiceTask):
