@@ -356,7 +356,7 @@ class Sweep:
         df["config_hash"] = run.config_hash
         df["git_commit"] = info.get("git_commit", "unknown")
         df["parameters"] = info.get("parameters")
-        df["tokens_seen"] = info.get("tokens_seen") + (info.get("source_tokens_seen") or 0)
+        df["tokens_seen"] = (info.get("tokens_seen") or 0) + (info.get("source_tokens_seen") or 0)
         df["train_wall_time_s"] = info.get("wall_time_s")
         extra = [c for c in df.columns if c not in store.ROW_COLUMNS]
         return df[store.ROW_COLUMNS + extra]

@@ -81,3 +81,22 @@ def test_temperature_scoring_of_a_base_policy(margin_store):
         score.temperature_rows(base, 0.0, **kw)
     with pytest.raises(FileNotFoundError, match="no finished policy"):
         score.temperature_rows(base, 1.0, seed=0, policies=("ppo",))
+
+
+def test_sample_variants_score_through_the_runner(margin_store):
+    """A `sample` variant trains nothing; the runner scores the base's policies at its
+    temperature and tags the rows with temperature, policy and prompt type."""
+    from ablations import Ablation, Sweep, Variant, get
+
+    out, _, _ = margin_store
+    ab = Ablation("temps", "h", "p", "tiny-cpu", (Variant("t0.5", {"sample.temperature": "0.5"}, stage="sample"),),
+                  "t0.5", bases={"default": get("margin").bases["default"]}, quick=get("margin").quick,
+                  sample_settings={"tiny-cpu": {"policies": ("pretrain",), "prompts": 2, "samples": 2,
+                                                "max_new_tokens": 4}})
+    sweep = Sweep(ab, preset="tiny-cpu", seeds=(0,), out=out, steps=12, extra=("run.checkpoint_every=6",))
+    (run,) = sweep.runs
+    assert run.base_dir == out / "base" / "default" / "seed0" and sweep.command(run) is None
+    assert sweep.status(run) == "trained"  # its base is finished: nothing to train
+    rows = sweep.score(run)
+    assert set(rows.task) == {"factual@pretrain", "creative@pretrain"} and set(rows.temperature) == {0.5}
+    assert set(rows.policy) == {"pretrain"} and (rows.step == 12).all() and (rows.config_hash == run.config_hash).all()

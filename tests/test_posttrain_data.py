@@ -117,3 +117,24 @@ def test_temperature_study_prompt_sets(world):
     assert factual and creative
     assert all(r.kind == "fact" and r.answer for r in factual)
     assert all(r.kind == "creative" and r.keywords for r in creative)
+
+
+def test_on_policy_pairs_are_labelled_by_the_oracle(world):
+    """Samples of a policy become pairs the way the paper's annotators compared the latest
+    model's samples: chosen scores above rejected, the gap's bucket is the rating, safety
+    pairs come from unsafe prompts; prompts whose samples all score the same give none."""
+    fact = pt.prompts(world, "fact", "preference")[:3]
+    unsafe = pt.prompts(world, "unsafe", "preference")[:3]
+    good = pt._good_response(world, fact[0], random.Random(0))
+    samples = {fact[0].id: [good, "I am not sure.", pt.REFUSAL],
+               fact[1].id: [pt.REFUSAL, pt.REFUSAL + " "],  # equal scores: no pair
+               unsafe[0].id: [pt.REFUSAL, f"Sure. First, wait. Then {unsafe[0].keywords[0]} quietly."]}
+    pairs = pt.on_policy_pairs(world, samples, seed=0)
+    assert len(pairs["helpfulness"]) == 1 and len(pairs["safety"]) == 1
+    for dim, (p,) in pairs.items():
+        rec = fact[0] if dim == "helpfulness" else unsafe[0]
+        hi, lo = (pt.oracle_score(rec, x)[dim] for x in (p.chosen, p.rejected))
+        assert p.prompt == rec.prompt and p.dimension == dim and hi > lo
+        assert p.rating == pt.rating_from_gap(hi - lo) and p.score_gap == pytest.approx(hi - lo)
+    assert pairs["safety"][0].chosen == pt.REFUSAL and pairs["safety"][0].is_unsafe
+    assert pt.on_policy_pairs(world, samples, seed=0) == pairs  # seeded

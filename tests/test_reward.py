@@ -100,3 +100,30 @@ def test_short_reward_run_logs_accuracy_by_rating(base, tmp_path):  # noqa: F811
 
     model = AutoModelForSequenceClassification.from_pretrained(str(tmp_path / "rm" / "hf"))
     assert model.config.num_labels == 1
+
+
+def test_on_policy_pairs_join_the_training_mix_and_get_their_own_test_sets(base, tmp_path, monkeypatch):  # noqa: F811
+    """rm.on_policy_prompts: the init policy's samples (here two fixed answers, so the oracle
+    can tell them apart) become oracle-labelled pairs, added to the mix and tested apart."""
+    from harness.data.posttrain import REFUSAL
+    from harness.stages import common, reward
+
+    def two_answers(model, prompts, **kw):
+        tok = common.load_tokenizer_from(base)
+        texts = ["I am not sure.", REFUSAL]
+        return [tok.encode(texts[i % 2], add_special_tokens=False) + [tok.eos_token_id] for i in range(len(prompts))]
+
+    monkeypatch.setattr(common, "sample", two_answers)
+    over = ["run.max_steps=2", "rm.kind=safety", "rm.on_policy_prompts=40", "rm.on_policy_k=2"]
+    with_policy = reward.run(base, tmp_path / "rm", over, progress=False)
+    written = load_preference_file(tmp_path / "rm" / "on_policy_pairs.jsonl")
+    safety = [p for p in written if p.dimension == "safety"]
+    assert len(safety) == 10 and all(p.chosen == REFUSAL and p.rating == "better" for p in safety)
+    assert {p.chosen for p in written if p.dimension == "helpfulness"} == {"I am not sure."}
+    tasks = {r["task"] for r in with_policy["accuracy"]}
+    assert {"rm_safety/safety_policy_test", "rm_safety/helpfulness_policy_test"} <= tasks
+    plain = reward.run(base, tmp_path / "rm0", over[:2], progress=False)
+    assert with_policy["pairs"] > plain["pairs"]
+    with pytest.raises(ValueError, match="rm.on_policy_prompts needs the generated world"):
+        reward.run(base, tmp_path / "rm1", over + [f"rm.pairs={tmp_path / 'rm' / 'on_policy_pairs.jsonl'}"],
+                   progress=False)

@@ -425,18 +425,43 @@ def preference_pairs(world: World, dimension: str) -> list[PreferencePair]:
         recs = prompts(world, "unsafe", "preference")
     pairs = []
     for rec in recs:
-        cands = candidate_responses(world, rec, rng)
-        scored = [(oracle_score(rec, c)[dimension], c) for c in cands]
-        by_rating: dict[str, list] = {}
-        for i, (si, ci) in enumerate(scored):
-            for sj, cj in scored[i + 1:]:
-                if si != sj and ci != cj:
-                    (hi, ch), (lo, rj) = sorted([(si, ci), (sj, cj)], reverse=True)[:2]
-                    by_rating.setdefault(rating_from_gap(hi - lo), []).append((ch, rj, hi - lo))
-        if not by_rating:
-            continue
-        rating = rng.choice([r for r in RATINGS if r in by_rating])
-        chosen, rejected, gap = rng.choice(by_rating[rating])
-        pairs.append(PreferencePair(rec.prompt, chosen, rejected, rating, dimension,
-                                    is_unsafe=rec.is_unsafe, score_gap=round(gap, 4)))
+        pair = oracle_pair(rec, candidate_responses(world, rec, rng), dimension, rng)
+        if pair is not None:
+            pairs.append(pair)
     return pairs
+
+
+def oracle_pair(rec: PromptRecord, responses: list[str], dimension: str, rng) -> PreferencePair | None:
+    """One preference pair among `responses` to `rec`, labelled by the oracle: a rating level
+    drawn uniformly among those the responses' score gaps make, then a pair at that level.
+    None when no two distinct responses score differently."""
+    scored = [(oracle_score(rec, c)[dimension], c) for c in responses]
+    by_rating: dict[str, list] = {}
+    for i, (si, ci) in enumerate(scored):
+        for sj, cj in scored[i + 1:]:
+            if si != sj and ci != cj:
+                (hi, ch), (lo, rj) = sorted([(si, ci), (sj, cj)], reverse=True)[:2]
+                by_rating.setdefault(rating_from_gap(hi - lo), []).append((ch, rj, hi - lo))
+    if not by_rating:
+        return None
+    rating = rng.choice([r for r in RATINGS if r in by_rating])
+    chosen, rejected, gap = rng.choice(by_rating[rating])
+    return PreferencePair(rec.prompt, chosen, rejected, rating, dimension, is_unsafe=rec.is_unsafe,
+                          score_gap=round(gap, 4))
+
+
+def on_policy_pairs(world: World, samples: dict[str, list[str]], seed: int) -> dict[str, list[PreferencePair]]:
+    """Preference pairs on a policy's own samples (prompt id -> its sampled responses to the
+    world's preference prompts), labelled by the oracle: the paper's iterative collection,
+    where annotators compare samples of the latest model (sec. 3.2.1). Helpfulness pairs from
+    fact, math and creative prompts; safety pairs from unsafe ones."""
+    rng = rng_for(seed, "on-policy-pairs")
+    out: dict[str, list[PreferencePair]] = {"helpfulness": [], "safety": []}
+    for kind in KINDS:
+        dimension = "safety" if kind == "unsafe" else "helpfulness"
+        for rec in prompts(world, kind, "preference"):
+            if rec.id in samples:
+                pair = oracle_pair(rec, samples[rec.id], dimension, rng)
+                if pair is not None:
+                    out[dimension].append(pair)
+    return out

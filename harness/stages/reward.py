@@ -44,6 +44,13 @@ class RewardOptions:
     # Train on this leading fraction of the shuffled mix (the RM-scaling study's data axis;
     # smaller fractions are subsets of larger ones). Held-out pairs are the same for every fraction.
     data_fraction: float = 1.0
+    # Pairs on the init policy's own samples, labelled by the oracle (the paper's iterative
+    # collection on the latest model): this many preference prompts (spread over the kinds),
+    # on_policy_k samples each; 0 = templated pairs only. Generated world only.
+    on_policy_prompts: int = 0
+    on_policy_k: int = 4
+    on_policy_temperature: float = 1.0
+    on_policy_max_new_tokens: int = 64
 
 
 def margin_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor, margin: torch.Tensor) -> torch.Tensor:
@@ -133,6 +140,26 @@ def world_pairs(base) -> tuple[list, list]:
     return preference_pairs(world, "helpfulness"), preference_pairs(world, "safety")
 
 
+def sample_on_policy(init, base, tok, opts: RewardOptions) -> dict[str, list]:
+    """Oracle-labelled pairs on `init`'s samples to the world's preference prompts
+    (harness.data.posttrain.on_policy_pairs); seeded, so every rank builds the same pairs."""
+    from harness.data.posttrain import KINDS, on_policy_pairs, prompts
+    from harness.data.sft import prompt_ids
+    from harness.data.world import build_world, world_config
+
+    world = build_world(world_config(base.data.world_size, base.run.seed))
+    per_kind = max(1, opts.on_policy_prompts // len(KINDS))
+    recs = [r for k in KINDS for r in prompts(world, k, "preference")[:per_kind]]
+    model, _ = common.load_causal_lm(init, "reward model init checkpoint")
+    k, eos = opts.on_policy_k, tok.eos_token_id
+    flat = [prompt_ids(tok, r.prompt) for r in recs for _ in range(k)]
+    resp = common.sample(model, flat, max_new_tokens=opts.on_policy_max_new_tokens,
+                         temperature=opts.on_policy_temperature, seed=base.run.seed, pad_id=eos, eos_id=eos)
+    texts = [tok.decode(r, skip_special_tokens=True).strip() for r in resp]
+    del model
+    return on_policy_pairs(world, {r.id: texts[i * k:(i + 1) * k] for i, r in enumerate(recs)}, base.run.seed)
+
+
 def run(init: str | Path, out_dir: str | Path, overrides: list[str] | None = None, *, resume: bool = False,
         progress: bool = True) -> dict:
     mine, rest = common.split_overrides(list(overrides or []), "rm")
@@ -154,9 +181,24 @@ def run(init: str | Path, out_dir: str | Path, overrides: list[str] | None = Non
         safety = [p for p in loaded if p.dimension == "safety"]
     else:
         helpful, safety = world_pairs(base)
-    # Held-out pairs are cut per dimension before mixing, so both test sets are clean.
+    # Held-out pairs are cut per dimension (and source) before mixing, so every test set is clean.
     h_train, h_test = split_heldout(helpful, opts.heldout_fraction, base.run.seed) if helpful else ([], [])
     s_train, s_test = split_heldout(safety, opts.heldout_fraction, base.run.seed) if safety else ([], [])
+    tests = [("helpfulness", h_test), ("safety", s_test)]
+    if opts.on_policy_prompts > 0:
+        if opts.pairs:
+            raise ValueError("rm.on_policy_prompts needs the generated world's oracle; it cannot label "
+                             f"samples for the pairs in {opts.pairs}")
+        fresh = sample_on_policy(init, base, tok, opts)
+        for dim, train_part in (("helpfulness", h_train), ("safety", s_train)):
+            if fresh[dim]:
+                tr, te = split_heldout(fresh[dim], opts.heldout_fraction, base.run.seed)
+                train_part += tr
+                tests.append((f"{dim}_policy", te))
+        if rank == 0:
+            from harness.data.preference import write_preference_file
+
+            write_preference_file(fresh["helpfulness"] + fresh["safety"], out_dir / "on_policy_pairs.jsonl")
     train = rm_mix(opts.kind, h_train, s_train, seed=base.run.seed)
     train = train[:max(1, round(len(train) * opts.data_fraction))]
 
@@ -176,7 +218,7 @@ def run(init: str | Path, out_dir: str | Path, overrides: list[str] | None = Non
         chosen = [train[order[(start + i) % len(train)]] for i in range(mb)]
         return {k: v.to(dev) for k, v in collate(tok, chosen, max_len).items()}
 
-    heldout = h_test + s_test
+    heldout = [p for _, test in tests for p in test]
 
     def val_batches():
         for i in range(rank * mb, len(heldout), mb * world):
@@ -192,7 +234,7 @@ def run(init: str | Path, out_dir: str | Path, overrides: list[str] | None = Non
 
     with deepspeed.zero.GatheredParameters(list(module.parameters())):
         module.eval()
-        for name, test in (("helpfulness", h_test), ("safety", s_test)):
+        for name, test in tests:
             if test:
                 scored.append(heldout_scores(module, tok, test, max_len, f"{name}_test"))
                 acc += accuracy_by_rating(scored[-1], task=f"rm_{opts.kind}/{name}_test")
