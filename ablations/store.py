@@ -91,6 +91,7 @@ def _clean(v):
 def write_rows(path: Path, df: pd.DataFrame) -> None:
     """Atomic: a run's rows file exists complete or not at all (it marks the run finished)."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)  # a sample run trains nothing, so has no folder yet
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         for rec in df.to_dict(orient="records"):

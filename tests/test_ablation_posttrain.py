@@ -93,10 +93,15 @@ def test_sample_variants_score_through_the_runner(margin_store):
                   "t0.5", bases={"default": get("margin").bases["default"]}, quick=get("margin").quick,
                   sample_settings={"tiny-cpu": {"policies": ("pretrain",), "prompts": 2, "samples": 2,
                                                 "max_new_tokens": 4}})
-    sweep = Sweep(ab, preset="tiny-cpu", seeds=(0,), out=out, steps=12, extra=("run.checkpoint_every=6",))
+    sweep = Sweep(ab, preset="tiny-cpu", seeds=(0,), out=out / "temps", steps=12, extra=("run.checkpoint_every=6",))
     (run,) = sweep.runs
-    assert run.base_dir == out / "base" / "default" / "seed0" and sweep.command(run) is None
+    assert sweep.command(run) is None and sweep.status(run) == "new"  # no base yet in its own store
+    # borrow the margin store's finished base (same preset, overrides and seed)
+    run.base_dir.parent.mkdir(parents=True)
+    run.base_dir.symlink_to(out / "base" / "default" / "seed0")
     assert sweep.status(run) == "trained"  # its base is finished: nothing to train
-    rows = sweep.score(run)
+    results = sweep.execute(log=lambda *_: None)  # scores and writes the run's rows (its folder is new)
+    rows = results[results.run == "t0.5/seed0"]
     assert set(rows.task) == {"factual@pretrain", "creative@pretrain"} and set(rows.temperature) == {0.5}
     assert set(rows.policy) == {"pretrain"} and (rows.step == 12).all() and (rows.config_hash == run.config_hash).all()
+    assert sweep.status(run) == "scored"
