@@ -372,6 +372,7 @@ class Sweep:
             curves.append(curve_rows(rows.parent, frames[-1].iloc[0]))
         results = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=store.ROW_COLUMNS)
         store.write_table(self.out, "results", results)
+        curves = [c for c in curves if len(c)]
         if curves:
             store.write_table(self.out, "curves", pd.concat(curves, ignore_index=True))
         if len(results):

@@ -113,6 +113,8 @@ def load_curves(source: str | Path, results: pd.DataFrame) -> pd.DataFrame:
     cols = ["run", "ablation", "variant", "seed", "step", "metric", "value"]
     if source.is_dir() and (source / "curves.jsonl").exists():
         c = _read_table(source / "curves.jsonl")
+        if c.empty or "metric" not in c.columns:  # runs that trained nothing (sampling only)
+            return pd.DataFrame(columns=cols)
         return c[c["metric"].isin(["loss", "val_loss"])][[x for x in cols if x in c.columns]].reset_index(drop=True)
     if source.is_file() or "run" not in results.columns:
         return pd.DataFrame(columns=cols)
