@@ -229,3 +229,15 @@ def test_temperature_store_reads_as_lines_per_policy_and_rm_figures_use_one_test
           for m in ("acc", "acc/significantly_better", "acc/negligibly_better")]
     figs = html.ablation_figures(pd.DataFrame(rm), pd.DataFrame(), "margin")
     assert [f["alt"] for f in figs] == ["accuracy per rating for margin"]
+
+
+def test_store_whose_runs_trained_nothing_reports_without_curves(tmp_path):
+    rows = [{"run": f"t{t}/seed0", "ablation": "temperature", "variant": f"t{t}", "seed": 0, "step": 6,
+             "task": f"{k}@sft", "metric": "self_bleu", "value": 50.0 - 10 * t, "stderr": 1.0, "n": 10,
+             "policy": "sft", "prompt_type": k, "temperature": t} for t in (0.5, 1.0) for k in ("factual", "creative")]
+    pd.DataFrame(rows).to_json(tmp_path / "results.jsonl", orient="records", lines=True)
+    (tmp_path / "curves.jsonl").write_text("")  # what an older runner wrote for sample-only sweeps
+    df = load.load_results(tmp_path)
+    assert load.load_curves(tmp_path, df).empty
+    out = html.write_report(tmp_path, tmp_path / "report.html")
+    assert "Self-BLEU against temperature" in out[1].read_text()
