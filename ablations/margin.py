@@ -1,7 +1,7 @@
 """No margin vs the paper's small vs large margin in the reward-model ranking loss
 (Llama 2 sec. 3.2.2, Table 28, Figure 27): helpfulness RMs on the same SFT checkpoint."""
 
-from ablations.spec import Ablation, Base, Variant
+from ablations.spec import POSTTRAIN_QUICK, Ablation, Base, Variant, accuracy_by_rating
 
 ABLATION = Ablation(
     name="margin",
@@ -22,10 +22,8 @@ ABLATION = Ablation(
     seeds=(0, 1),
     probes=(),
     # tiny-cpu: 300 pretraining steps (half the preset's) so that 2 seeds x (base + 3 RMs) fit ~15 minutes
-    quick={"tiny-cpu": {"run.max_steps": "300", "run.checkpoint_every": "100", "run.eval_every": "300"}},
-    headline=(("rm_helpfulness/helpfulness_test", "acc"),
-              *(("rm_helpfulness/helpfulness_test", f"acc/{r}") for r in
-                ("significantly_better", "better", "slightly_better", "negligibly_better")),
+    quick={"tiny-cpu": POSTTRAIN_QUICK},
+    headline=(*accuracy_by_rating("rm_helpfulness/helpfulness_test"),
               ("reward_gap/helpfulness_test", "mean/significantly_better"),
               ("reward_gap/helpfulness_test", "mean/negligibly_better"),
               ("reward_gap/helpfulness_test", "score_std")),

@@ -1,7 +1,7 @@
 """Reward-model accuracy against model size and data size (Llama 2 Figure 6): helpfulness
 RMs of two sizes, each trained on a quarter, a half and all of the preference data."""
 
-from ablations.spec import Ablation, Base, Variant
+from ablations.spec import POSTTRAIN_QUICK, Ablation, Base, Variant, accuracy_by_rating
 
 SIZES = {
     # a smaller model of the preset: half width, half depth (about 1/8 of the parameters)
@@ -31,11 +31,8 @@ ABLATION = Ablation(
     baseline="base_f100",
     seeds=(0, 1),
     probes=(),
-    quick={"tiny-cpu": {"run.max_steps": "300", "run.checkpoint_every": "100", "run.eval_every": "300"}},
-    headline=(("rm_helpfulness/helpfulness_test", "acc"),
-              *(("rm_helpfulness/helpfulness_test", f"acc/{r}") for r in
-                ("significantly_better", "better", "slightly_better", "negligibly_better")),
-              ("rm_helpfulness/safety_test", "acc")),
+    quick={"tiny-cpu": POSTTRAIN_QUICK},
+    headline=(*accuracy_by_rating("rm_helpfulness/helpfulness_test"), ("rm_helpfulness/safety_test", "acc")),
     reference={"helpfulness RM / Meta Helpful (Table 8, 70B)": {"sig. better": 80.7, "better": 67.5,
                                                                  "slightly better": 60.9, "negligibly/unsure": 54.7,
                                                                  "avg": 63.2}},

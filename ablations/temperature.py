@@ -2,7 +2,7 @@
 policies of one pipeline per seed, sampled at temperatures 0.1-1.5 on factual and creative
 prompts; Self-BLEU among a prompt's samples and the oracle's task accuracy."""
 
-from ablations.spec import Ablation, Base, Variant
+from ablations.spec import POSTTRAIN_QUICK, Ablation, Base, Variant
 
 TEMPERATURES = ("0.1", "0.4", "0.7", "1.0", "1.2", "1.5")
 
@@ -19,8 +19,7 @@ ABLATION = Ablation(
     baseline="t1.0",
     seeds=(0, 1),
     probes=(),
-    quick={"tiny-cpu": {"run.max_steps": "300", "run.checkpoint_every": "100", "run.eval_every": "300",
-                        "rs.rounds": "1", "rs.prompts": "128", "ppo.iterations": "6"}},
+    quick={"tiny-cpu": {**POSTTRAIN_QUICK, "rs.rounds": "1", "rs.prompts": "128", "ppo.iterations": "6"}},
     # the paper's protocol: 10 factual and 10 creative prompts, 25 samples each (fewer samples on tiny-cpu)
     sample_settings={"tiny-cpu": {"prompts": 10, "samples": 16, "max_new_tokens": 48},
                      **{p: {"prompts": 10, "samples": 25, "max_new_tokens": 128}
