@@ -111,25 +111,15 @@ def inference_rows(checkpoint: str | Path, batch_sizes=(1, 8, 32), context_lengt
 # ----------------------------------------------------------------------------- post-training
 
 
-RATINGS = ("significantly_better", "better", "slightly_better", "negligibly_better")
-
-
-def _mean_se(values: list[float]) -> tuple[float, float | None]:
-    import statistics
-
-    if not values:
-        return float("nan"), None
-    if len(values) < 2:
-        return float(values[0]), None
-    return statistics.fmean(values), statistics.stdev(values) / len(values) ** 0.5
-
-
 def reward_rows(run_dir: str | Path) -> pd.DataFrame:
     """A reward model's held-out accuracy overall and by rating (`accuracy.json`, paper Table 8 /
     Table 28), and the distribution of its reward gaps (`heldout_scores.json`): mean and median
     gap chosen - rejected per rating, and the spread of its scores (paper Figure 27: a margin
     pushes rewards to the tails)."""
     import statistics
+
+    from evals.suite_metrics import mean_stderr
+    from harness.data.posttrain import RATINGS
 
     run_dir = Path(run_dir)
     rows = [dict(r) for r in json.loads((run_dir / "accuracy.json").read_text())]
@@ -141,7 +131,7 @@ def reward_rows(run_dir: str | Path) -> pd.DataFrame:
             gaps = [s["chosen"] - s["rejected"] for s in mine if rating == "all" or s["rating"] == rating]
             if not gaps:
                 continue
-            mean, se = _mean_se(gaps)
+            mean, se = mean_stderr(gaps)
             rows.append({"task": task, "metric": f"mean/{rating}", "value": mean, "stderr": se, "n": len(gaps)})
             rows.append({"task": task, "metric": f"median/{rating}", "value": float(statistics.median(gaps)),
                          "stderr": None, "n": len(gaps)})
@@ -166,11 +156,12 @@ def temperature_rows(base_dir: str | Path, temperature: float, *, seed: int = 0,
     """The temperature study (paper Figure 21) for every finished policy of a pipeline folder:
     `samples` answers per prompt at `temperature` to `prompts` factual and `prompts` creative
     held-out prompts; Self-BLEU among a prompt's answers (higher = less diverse; mean over
-    prompts) and the oracle's helpfulness of every answer (task accuracy). Rows: task
-    "<factual|creative>@<policy>", metrics "self_bleu" and "helpfulness"."""
+    prompts), the oracle's helpfulness of every answer (task accuracy) and the share of
+    distinct answers. Rows: task "<factual|creative>@<policy>" (also as columns policy and
+    prompt_type), metrics "self_bleu", "helpfulness" and "distinct_answers"."""
     import statistics
 
-    from evals.suite_metrics import self_bleu
+    from evals.suite_metrics import mean_stderr, self_bleu
     from harness.data.posttrain import creative_prompts, factual_prompts, oracle_score
     from harness.data.sft import prompt_ids
     from harness.data.world import build_world, world_config
@@ -201,9 +192,9 @@ def temperature_rows(base_dir: str | Path, temperature: float, *, seed: int = 0,
             sb = [self_bleu(g) for g in groups]
             helpful = [oracle_score(r, t)["helpfulness"] for r, g in zip(recs, groups, strict=True) for t in g]
             key = {"task": f"{kind}@{policy}", "policy": policy, "prompt_type": kind}
-            mean, se = _mean_se(sb)
+            mean, se = mean_stderr(sb)
             rows.append({**key, "metric": "self_bleu", "value": mean, "stderr": se, "n": len(sb)})
-            mean, se = _mean_se(helpful)
+            mean, se = mean_stderr(helpful)
             rows.append({**key, "metric": "helpfulness", "value": mean, "stderr": se, "n": len(helpful)})
             rows.append({**key, "metric": "distinct_answers", "value": statistics.fmean(
                 len(set(g)) / len(g) for g in groups), "stderr": None, "n": len(groups)})

@@ -14,13 +14,14 @@ class AblationError(ValueError):
 
 
 STAGES = ("pretrain", "uptrain", "reward", "sample")
-RATINGS = ("significantly_better", "better", "slightly_better", "negligibly_better")
 # The post-training ablations' laptop schedule: their base pretrains 300 steps (half the preset's).
 POSTTRAIN_QUICK = {"run.max_steps": "300", "run.checkpoint_every": "100", "run.eval_every": "300"}
 
 
 def accuracy_by_rating(task: str) -> tuple[tuple[str, str], ...]:
     """Headline rows of a reward-model test set: accuracy overall and per rating."""
+    from harness.data.posttrain import RATINGS  # torch-free, like this module
+
     return ((task, "acc"), *((task, f"acc/{r}") for r in RATINGS))
 
 

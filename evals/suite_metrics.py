@@ -20,7 +20,8 @@ def _rows(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(records, columns=ROW_COLUMNS)
 
 
-def _mean_stderr(values: Sequence[float]) -> tuple[float, float | None]:
+def mean_stderr(values: Sequence[float]) -> tuple[float, float | None]:
+    """Mean and its standard error (None with fewer than two values)."""
     n = len(values)
     mean = sum(values) / n
     if n < 2:
@@ -110,14 +111,14 @@ def reward_accuracy(
     hits = [float(c > r) for c, r in zip(chosen_scores, rejected_scores, strict=True)]
     labels = [_bucket(r) for r in ratings] if ratings is not None else None
     rows = []
-    mean, se = _mean_stderr(hits)
+    mean, se = mean_stderr(hits)
     rows.append({"task": task, "metric": "acc", "value": mean, "stderr": se, "n": len(hits)})
     if labels is not None:
         present = set(labels)
         order = [b for b in RATING_BUCKETS if b in present] + sorted(present - set(RATING_BUCKETS))
         for b in order:
             sub = [h for h, lab in zip(hits, labels, strict=True) if lab == b]
-            mean, se = _mean_stderr(sub)
+            mean, se = mean_stderr(sub)
             rows.append({"task": task, "metric": f"acc/{b}", "value": mean, "stderr": se, "n": len(sub)})
     return _rows(rows)
 
@@ -198,7 +199,7 @@ def self_bleu(responses: Sequence[str]) -> float:
 def self_bleu_rows(groups: Mapping[str, Sequence[str]] | Sequence[Sequence[str]], *, task: str = "self_bleu") -> pd.DataFrame:
     """Self-BLEU per prompt (its sampled responses), mean over prompts with its stderr."""
     values = [self_bleu(g) for g in (groups.values() if isinstance(groups, Mapping) else groups)]
-    mean, se = _mean_stderr(values)
+    mean, se = mean_stderr(values)
     return _rows([{"task": task, "metric": "self_bleu", "value": mean, "stderr": se, "n": len(values)}])
 
 

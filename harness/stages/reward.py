@@ -168,6 +168,9 @@ def run(init: str | Path, out_dir: str | Path, overrides: list[str] | None = Non
         raise ValueError(f"rm.margin={opts.margin!r}: expected one of {', '.join(MARGINS)}")
     if not 0 < opts.data_fraction <= 1:
         raise ValueError(f"rm.data_fraction={opts.data_fraction}: expected a fraction in (0, 1]")
+    if opts.on_policy_prompts > 0 and opts.pairs:
+        raise ValueError("rm.on_policy_prompts needs the generated world's oracle; it cannot label "
+                         f"samples for the pairs in {opts.pairs}")
     info = common.checkpoint_info(init, "reward model init checkpoint")
     base = common.base_config(info)
     out_dir = Path(out_dir)
@@ -186,9 +189,6 @@ def run(init: str | Path, out_dir: str | Path, overrides: list[str] | None = Non
     s_train, s_test = split_heldout(safety, opts.heldout_fraction, base.run.seed) if safety else ([], [])
     tests = [("helpfulness", h_test), ("safety", s_test)]
     if opts.on_policy_prompts > 0:
-        if opts.pairs:
-            raise ValueError("rm.on_policy_prompts needs the generated world's oracle; it cannot label "
-                             f"samples for the pairs in {opts.pairs}")
         fresh = sample_on_policy(init, base, tok, opts)
         for dim, train_part in (("helpfulness", h_train), ("safety", s_train)):
             if fresh[dim]:

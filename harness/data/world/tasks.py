@@ -199,7 +199,7 @@ def scrolls_examples(world: World, task: str, lo: int, hi: int, split: str,
     far context long before a small model can generate the exact value."""
     cfg = world.config
     rng = rng_for(cfg.seed, f"scrolls-{task}-{split}")
-    mc_rng = rng_for(cfg.seed, f"scrolls-{task}-{split}-choices")  # own stream: the QA files do not change
+    mc_rng = rng_for(cfg.seed, f"scrolls-{task}-{split}-choices")  # own stream: drawing choices does not move the documents
     pool = unused_names(world, "eval")
     prefix = "val" if split == "validation" else split
     records, meta, mc = [], [], []
