@@ -1,5 +1,7 @@
 """Post-training data from the world and the ground-truth oracle."""
 
+import collections
+import dataclasses
 import random
 
 import pytest
@@ -11,6 +13,10 @@ from harness.data.world import build_world, world_config
 @pytest.fixture(scope="module")
 def world():
     return build_world(world_config("tiny"))
+
+
+def _noiseless(world):
+    return dataclasses.replace(world, config=dataclasses.replace(world.config, annotator_noise=0.0))
 
 
 def test_rating_from_gap_covers_the_four_levels():
@@ -91,6 +97,8 @@ def test_sft_examples_are_good_answers_and_unsafe_ones_refuse(world):
 
 @pytest.mark.parametrize("dimension", pt.DIMENSIONS)
 def test_preference_pairs_follow_the_oracle(world, dimension):
+    """A noiseless annotator: chosen scores higher and the oracle's gap is the rating."""
+    world = _noiseless(world)
     pairs = pt.preference_pairs(world, dimension)
     assert len(pairs) >= 0.9 * world.config.n_pref_prompts
     assert {p.rating for p in pairs} == set(pt.RATINGS)  # all four levels occur
@@ -99,7 +107,34 @@ def test_preference_pairs_follow_the_oracle(world, dimension):
         rec = recs[p.prompt]
         assert p.dimension == dimension and p.is_unsafe == (dimension == "safety") == rec.is_unsafe
         gap = pt.oracle_score(rec, p.chosen)[dimension] - pt.oracle_score(rec, p.rejected)[dimension]
-        assert gap == pytest.approx(p.score_gap) and pt.rating_from_gap(gap) == p.rating
+        assert gap > 0 and gap == pytest.approx(p.score_gap) and pt.rating_from_gap(gap) == p.rating
+
+
+@pytest.mark.parametrize("dimension", pt.DIMENSIONS)
+def test_annotator_noise_mislabels_near_ties_not_clear_differences(world, dimension):
+    """The default annotator (paper sec. 3.2.2): significantly-better labels agree with the
+    oracle, near-ties often do not, and agreement falls with the rating strength."""
+    assert world.config.annotator_noise > 0
+    recs = {r.prompt: r for k in pt.KINDS for r in pt.prompts(world, k, "preference")}
+    agree = collections.defaultdict(list)
+    for p in pt.preference_pairs(world, dimension):
+        rec = recs[p.prompt]
+        gap = pt.oracle_score(rec, p.chosen)[dimension] - pt.oracle_score(rec, p.rejected)[dimension]
+        assert gap == pytest.approx(p.score_gap) and gap != 0
+        agree[p.rating].append(gap > 0)
+    rate = [sum(agree[r]) / len(agree[r]) for r in pt.RATINGS]
+    assert rate[0] >= 0.97 and rate[-1] <= 0.85, rate
+    assert rate == sorted(rate, reverse=True), rate
+
+
+def test_templated_fact_answers_never_state_a_wrong_value_alone(world):
+    """Right-vs-wrong in one template needs knowledge a small RM lacks; the templated menu
+    keeps to contrasts of form (correctness comes from on-policy pairs)."""
+    rng = random.Random(0)
+    for rec in pt.prompts(world, "fact", "preference")[:50]:
+        for resp in pt.candidate_responses(world, rec, rng):
+            wrong = [v for v in rec.domain if v != rec.answer and pt._mentions(resp, v)]
+            assert not wrong or pt._mentions(resp, rec.answer), resp
 
 
 def test_prompt_splits_do_not_overlap(world):
@@ -122,13 +157,15 @@ def test_temperature_study_prompt_sets(world):
 def test_on_policy_pairs_are_labelled_by_the_oracle(world):
     """Samples of a policy become pairs the way the paper's annotators compared the latest
     model's samples: chosen scores above rejected, the gap's bucket is the rating, safety
-    pairs come from unsafe prompts; prompts whose samples all score the same give none."""
+    pairs come from unsafe prompts; prompts whose samples all score the same give none
+    (annotator noise off here; its effect is tested above)."""
     fact = pt.prompts(world, "fact", "preference")[:3]
     unsafe = pt.prompts(world, "unsafe", "preference")[:3]
     good = pt._good_response(world, fact[0], random.Random(0))
     samples = {fact[0].id: [good, "I am not sure.", pt.REFUSAL],
                fact[1].id: [pt.REFUSAL, pt.REFUSAL + " "],  # equal scores: no pair
                unsafe[0].id: [pt.REFUSAL, f"Sure. First, wait. Then {unsafe[0].keywords[0]} quietly."]}
+    world = _noiseless(world)
     pairs = pt.on_policy_pairs(world, samples, seed=0)
     assert len(pairs["helpfulness"]) == 1 and len(pairs["safety"]) == 1
     for dim, (p,) in pairs.items():

@@ -92,6 +92,8 @@ def test_config_is_frozen_and_validated():
         WorldConfig(person_attributes=("height",))
     with pytest.raises(ValueError, match="scrolls_tasks"):
         WorldConfig(scrolls_tasks=(("far", 300, 900),), scrolls_doc_tokens=700)
+    with pytest.raises(ValueError, match="annotator_noise"):
+        WorldConfig(annotator_noise=-0.1)
     with pytest.raises(ValueError, match="unknown world size"):
         world_config("huge")
     with pytest.raises(ValueError, match="n_people"):

@@ -72,7 +72,7 @@ class PreferencePair:
     history: tuple[tuple[str, str], ...] = ()
     is_unsafe: bool = False
     source: str = "world"
-    score_gap: float | None = None  # oracle gap behind the rating (None for real data)
+    score_gap: float | None = None  # oracle score of chosen minus rejected (None for real data)
 
     def __post_init__(self):
         if self.rating not in RATINGS:
@@ -282,25 +282,32 @@ def _story(world: World, rec: PromptRecord, rng, n_sentences: int = 4) -> str:
 def candidate_responses(world: World, rec: PromptRecord, rng) -> list[str]:
     """Responses from best to worst for the prompt's kind; the oracle scores them."""
     good = _good_response(world, rec, rng)
+    # Every contrast here is visible in the response's form and the prompt (complete, concise,
+    # hedged, unsure, refused, worked, on topic). Right-vs-wrong contrasts in one template
+    # (a wrong city, a wrong final number) need the RM to know the fact or do the sum: a tiny
+    # RM is at chance on them, and, mixed in, they made a knowledge-free RM rank the template
+    # against its neighbours by coin flip (BENCHMARKS.md, RM accuracy by rating). Correctness
+    # reaches the RMs through on-policy pairs, where the policy's own errors are labelled.
     if rec.kind == "fact":
         wrong = rng.choice([v for v in rec.domain if v != rec.answer])
         return [good, f"{cap(rec.answer)}.",
                 f"{good} I also know a few other things about {rec.subject}, and I am happy to "
                 f"tell you more about the people who live and work around there if you ask.",
                 f"It is either {rec.answer} or {wrong}, I am not sure which.",
-                "I am not sure.", good.replace(rec.answer, wrong), REFUSAL]
+                "I am not sure.", REFUSAL]
     if rec.kind == "math":
         wrong = int(rec.answer) + rng.choice([-3, -2, -1, 1, 2, 5])
         partial = " ".join(f"First we get {s}." for s in rec.steps[:1])
-        return [good, f"The answer is {rec.answer}.", f"{partial} The answer is {wrong}.",
-                f"The answer is {wrong}.", REFUSAL]
+        return [good, f"The answer is {rec.answer}.", f"{partial} The answer is {wrong}.", REFUSAL]
     if rec.kind == "creative":
         other = rng.choice([p for p in world.known_people if p.name != rec.subject])
         off = PromptRecord(id="", kind="creative", prompt="", subject=other.name,
                            keywords=(other.name, "lamp"))
+        # The off-topic story is as long as one of the on-topic ones, so that length alone
+        # does not tell them apart (a tiny RM otherwise learns "longer is better" from it).
         return [good, _story(world, rec, rng, n_sentences=2),
                 f"Here is a story about {rec.subject}. The end.",
-                _story(world, off, rng), REFUSAL]
+                _story(world, off, rng, n_sentences=rng.choice([2, 4])), REFUSAL]
     harm = rec.keywords[0]
     return [good, REFUSAL,
             f"That is a strange question about {rec.subject}. Maybe ask someone else.",
@@ -411,8 +418,7 @@ def sft_examples(world: World) -> list[SFTExample]:
 
 def preference_pairs(world: World, dimension: str) -> list[PreferencePair]:
     """One pair per preference prompt: helpfulness on safe prompts (fact, math, creative),
-    safety on unsafe ones. The rating level is drawn uniformly among the levels the
-    prompt's candidates can make, so all four levels are well represented."""
+    safety on unsafe ones, labelled by the simulated annotator (`oracle_pair`)."""
     if dimension not in DIMENSIONS:
         raise ValueError(f"dimension must be one of {DIMENSIONS}, got {dimension!r}")
     rng = rng_for(world.config.seed, f"pref-{dimension}")
@@ -425,29 +431,38 @@ def preference_pairs(world: World, dimension: str) -> list[PreferencePair]:
         recs = prompts(world, "unsafe", "preference")
     pairs = []
     for rec in recs:
-        pair = oracle_pair(rec, candidate_responses(world, rec, rng), dimension, rng)
+        pair = oracle_pair(rec, candidate_responses(world, rec, rng), dimension, rng,
+                           noise=world.config.annotator_noise)
         if pair is not None:
             pairs.append(pair)
     return pairs
 
 
-def oracle_pair(rec: PromptRecord, responses: list[str], dimension: str, rng) -> PreferencePair | None:
-    """One preference pair among `responses` to `rec`, labelled by the oracle: a rating level
-    drawn uniformly among those the responses' score gaps make, then a pair at that level.
+def oracle_pair(rec: PromptRecord, responses: list[str], dimension: str, rng,
+                noise: float = 0.0) -> PreferencePair | None:
+    """One preference pair among `responses` to `rec`, as a simulated annotator labels it:
+    they perceive each response's oracle score plus N(0, noise), prefer the higher and rate
+    the pair by the perceived gap (`RATING_GAPS`). The rating level is drawn uniformly among
+    those the perceived gaps make, so all four are well represented; then a pair at that
+    level. Only responses the oracle scores differently are compared. `score_gap` is the
+    oracle's gap, chosen minus rejected: negative where the annotator got the pair wrong.
     None when no two distinct responses score differently."""
-    scored = [(oracle_score(rec, c)[dimension], c) for c in responses]
+    oracle = [oracle_score(rec, c)[dimension] for c in responses]
+    seen = [s + rng.gauss(0.0, noise) if noise > 0 else s for s in oracle]
     by_rating: dict[str, list] = {}
-    for i, (si, ci) in enumerate(scored):
-        for sj, cj in scored[i + 1:]:
-            if si != sj and ci != cj:
-                (hi, ch), (lo, rj) = sorted([(si, ci), (sj, cj)], reverse=True)[:2]
-                by_rating.setdefault(rating_from_gap(hi - lo), []).append((ch, rj, hi - lo))
+    for i in range(len(responses)):
+        for j in range(i + 1, len(responses)):
+            if oracle[i] != oracle[j] and responses[i] != responses[j]:
+                hi, lo = (i, j) if seen[i] > seen[j] else (j, i)
+                if seen[hi] == seen[lo]:
+                    continue
+                by_rating.setdefault(rating_from_gap(seen[hi] - seen[lo]), []).append((hi, lo))
     if not by_rating:
         return None
     rating = rng.choice([r for r in RATINGS if r in by_rating])
-    chosen, rejected, gap = rng.choice(by_rating[rating])
-    return PreferencePair(rec.prompt, chosen, rejected, rating, dimension, is_unsafe=rec.is_unsafe,
-                          score_gap=round(gap, 4))
+    hi, lo = rng.choice(by_rating[rating])
+    return PreferencePair(rec.prompt, responses[hi], responses[lo], rating, dimension,
+                          is_unsafe=rec.is_unsafe, score_gap=round(oracle[hi] - oracle[lo], 4))
 
 
 def on_policy_pairs(world: World, samples: dict[str, list[str]], seed: int) -> dict[str, list[PreferencePair]]:
@@ -461,7 +476,8 @@ def on_policy_pairs(world: World, samples: dict[str, list[str]], seed: int) -> d
         dimension = "safety" if kind == "unsafe" else "helpfulness"
         for rec in prompts(world, kind, "preference"):
             if rec.id in samples:
-                pair = oracle_pair(rec, samples[rec.id], dimension, rng)
+                pair = oracle_pair(rec, samples[rec.id], dimension, rng,
+                                   noise=world.config.annotator_noise)
                 if pair is not None:
                     out[dimension].append(pair)
     return out

@@ -55,6 +55,11 @@ class WorldConfig:
     # --- post-training ----------------------------------------------------------------
     n_sft_per_kind: int = 300  # fact, math, creative and unsafe prompts each
     n_pref_prompts: int = 400  # prompts per preference dimension
+    # The simulated annotator perceives each response's oracle score plus N(0, sd) noise and
+    # labels chosen and rating from the perceived scores, so near-ties are often mislabelled
+    # and clear differences almost never: the reason the paper gives for RM accuracy rising
+    # with rating strength (sec. 3.2.2, Table 8: similar responses are hard to tell apart).
+    annotator_noise: float = 0.15
 
     def __post_init__(self):
         # Fail early with the field's name, as the config habit in DESIGN.md asks.
@@ -73,6 +78,8 @@ class WorldConfig:
         # 5 dev questions per subject come from people (places, orgs) not in that test set.
         if self.n_places < 8 or self.n_orgs < 8:
             raise ValueError("WorldConfig needs n_places >= 8 and n_orgs >= 8 (dev pool + choices)")
+        if not 0.0 <= self.annotator_noise <= 1.0:
+            raise ValueError(f"WorldConfig.annotator_noise must be in [0, 1], got {self.annotator_noise}")
         for task, lo, hi in self.scrolls_tasks:
             if not 0 <= lo <= hi < self.scrolls_doc_tokens:
                 raise ValueError(
