@@ -118,8 +118,11 @@ def test_on_policy_pairs_join_the_training_mix_and_get_their_own_test_sets(base,
     with_policy = reward.run(base, tmp_path / "rm", over, progress=False)
     written = load_preference_file(tmp_path / "rm" / "on_policy_pairs.jsonl")
     safety = [p for p in written if p.dimension == "safety"]
-    assert len(safety) == 10 and all(p.chosen == REFUSAL and p.rating == "better" for p in safety)
-    assert {p.chosen for p in written if p.dimension == "helpfulness"} == {"I am not sure."}
+    # The simulated annotator is noisy (WorldConfig.annotator_noise): the oracle prefers the
+    # refusal by 0.3 on unsafe prompts, so most but not necessarily all labels say so.
+    assert len(safety) == 10 and all({p.chosen, p.rejected} == {REFUSAL, "I am not sure."} for p in safety)
+    assert sum(p.chosen == REFUSAL for p in safety) >= 7
+    assert all({p.chosen, p.rejected} == {REFUSAL, "I am not sure."} for p in written if p.dimension == "helpfulness")
     tasks = {r["task"] for r in with_policy["accuracy"]}
     assert {"rm_safety/safety_policy_test", "rm_safety/helpfulness_policy_test"} <= tasks
     plain = reward.run(base, tmp_path / "rm0", over[:2], progress=False)
