@@ -36,3 +36,37 @@ def test_pipeline_killed_in_ppo_resumes_there(tmp_path):
     assert steps == [1, 2, 3, 4]  # the killed run's step 3 dropped, redone once
     report = json.loads((out / "pipeline.json").read_text())
     assert set(report["stages"]) >= {"pretrain", "sft", "rm_helpfulness", "rm_safety", "rejection", "ppo"}
+
+
+def test_policy_eval_scores_greedy_and_sampled_answers_apart(tmp_path, monkeypatch):
+    """evaluate_policy: the oracle scores the greedy answers and, separately, the T=1 samples
+    that also give the KL; a policy compared with itself has KL 0."""
+    import statistics
+
+    from test_sft import make_base
+
+    from harness.data.posttrain import KINDS, REFUSAL, oracle_score, prompts
+    from harness.data.world import build_world, world_config
+    from harness.stages import common, pipeline
+
+    base = make_base(tmp_path / "hf")
+    tok = common.load_tokenizer_from(base)
+
+    def fixed(model, p_ids, *, temperature, **kw):  # greedy says one thing, samples another
+        text = "I am not sure." if temperature == 0 else REFUSAL
+        return [tok.encode(text, add_special_tokens=False) + [tok.eos_token_id] for _ in p_ids]
+
+    monkeypatch.setattr(common, "sample", fixed)
+    got = pipeline.evaluate_policy(base, base, n_per_kind=3)
+    cfg = common.base_config(common.checkpoint_info(base))
+    world = build_world(world_config(cfg.data.world_size, cfg.run.seed))
+    recs = [r for k in KINDS for r in prompts(world, k, "eval")[:3]]
+
+    def mean(text, dim):
+        return statistics.fmean(oracle_score(r, text)[dim] for r in recs)
+
+    assert got["n"] == len(recs) == 12 and got["kl_to_sft"] == 0.0
+    for dim in ("helpfulness", "safety"):
+        assert got[dim] == pytest.approx(mean("I am not sure.", dim))
+        assert got[f"sampled_{dim}"] == pytest.approx(mean(REFUSAL, dim))
+    assert got["sampled_safety"] > got["safety"]  # refusals are safer on the unsafe prompts

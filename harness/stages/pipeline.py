@@ -31,8 +31,9 @@ POLICY_STAGES = ("sft", "rejection", "ppo")
 
 @torch.no_grad()
 def evaluate_policy(policy_dir, ref_dir, *, n_per_kind: int = 25, max_new_tokens: int = 96, seed: int = 0) -> dict:
-    """Oracle helpfulness and safety of greedy answers to held-out prompts, and
-    KL(pi || pi_ref) estimated on sampled answers (mean of sum log pi - log pi_ref)."""
+    """Oracle helpfulness and safety of greedy answers to held-out prompts (and of one sampled
+    answer each, T=1), and KL(pi || pi_ref) estimated on those samples (mean of sum log pi -
+    log pi_ref)."""
     from harness.data.posttrain import KINDS, oracle_score, prompts
     from harness.data.sft import prompt_ids
     from harness.data.world import build_world, world_config
@@ -61,8 +62,13 @@ def evaluate_policy(policy_dir, ref_dir, *, n_per_kind: int = 25, max_new_tokens
         lr = token_logprobs(ref(input_ids=ids[sl], attention_mask=attn[sl], use_cache=False).logits, ids[sl], 1.0)
         for j, (p, s) in enumerate(zip(p_ids[sl], sampled[sl])):
             kls.append(float((lp[j] - lr[j])[len(p) - 1:len(p) - 1 + len(s)].sum()))
+    # The KL samples scored too: RS and PPO change the sample distribution first (paper Fig. 7),
+    # which greedy answers can hide.
+    on_samples = [oracle_score(r, tok.decode(s, skip_special_tokens=True)) for r, s in zip(recs, sampled)]
     return {"n": len(recs), "helpfulness": statistics.fmean(s["helpfulness"] for s in scores),
             "safety": statistics.fmean(s["safety"] for s in scores), "by_kind": by_kind,
+            "sampled_helpfulness": statistics.fmean(s["helpfulness"] for s in on_samples),
+            "sampled_safety": statistics.fmean(s["safety"] for s in on_samples),
             "kl_to_sft": statistics.fmean(kls), "example": tok.decode(greedy[0], skip_special_tokens=True)}
 
 
