@@ -448,14 +448,13 @@ def oracle_pair(rec: PromptRecord, responses: list[str], dimension: str, rng,
     oracle's gap, chosen minus rejected: negative where the annotator got the pair wrong.
     None when no two distinct responses score differently."""
     oracle = [oracle_score(rec, c)[dimension] for c in responses]
+    # No draws without noise, so a noiseless annotator leaves the rng stream as it was.
     seen = [s + rng.gauss(0.0, noise) if noise > 0 else s for s in oracle]
     by_rating: dict[str, list] = {}
     for i in range(len(responses)):
         for j in range(i + 1, len(responses)):
             if oracle[i] != oracle[j] and responses[i] != responses[j]:
                 hi, lo = (i, j) if seen[i] > seen[j] else (j, i)
-                if seen[hi] == seen[lo]:
-                    continue
                 by_rating.setdefault(rating_from_gap(seen[hi] - seen[lo]), []).append((hi, lo))
     if not by_rating:
         return None
