@@ -10,10 +10,12 @@ from the hub, and its SQuAD v2 fetches the `squad_v2` metric, so the classes bel
 lm-eval's classes (prompts, requests, per-document results: identical) with local data and the
 local metrics of `evals.metrics`.
 
-Long inputs: SCROLLS truncates the document, never the query. When the metadata names the
-model (`pretrained`, which `lm-eval --model_args pretrained=...` also puts there), the
-document is cut from its end so the whole prompt fits the model's context minus the
-generation budget; a model with twice the context therefore reads twice the document.
+Long inputs: the document is truncated, never the query. When the metadata names the model
+(`pretrained`, which `lm-eval --model_args pretrained=...` also puts there), the document
+loses its start so the whole prompt fits the model's context minus the generation budget:
+the end next to the question stays, as when lm-eval's HFLM left-truncates a long context
+itself, but cut between the document's tokens. A model with twice the context therefore
+reads twice the document, reaching twice as far back from the question.
 """
 
 from __future__ import annotations
@@ -66,10 +68,13 @@ def _context_of(pretrained: str, max_length: int | None):
 
 
 def fit_document(tokenizer, document: str, render, budget: int) -> str:
-    """Cut `document` from its end so that `render(document)` is at most `budget` tokens.
+    """Cut `document` from its start so that `render(document)` is at most `budget` tokens.
 
-    `render` builds the full prompt around the document (the query stays whole). The cut is
-    at a token boundary of the document's own tokenisation, so the kept text is verbatim.
+    `render` builds the full prompt around the document (the query stays whole). What is kept
+    is the document's end, next to the question that follows it: the tokens lm-eval's HFLM
+    itself keeps when it left-truncates a long context, but cut at a token boundary of the
+    document's own tokenisation, so the kept text is verbatim. (The world's SCROLLS-shaped
+    tasks measure a fact's distance back from the question on the same assumption.)
     """
 
     def n_tokens(text: str) -> int:
@@ -84,7 +89,7 @@ def fit_document(tokenizer, document: str, render, budget: int) -> str:
     offsets = enc["offset_mapping"]
     keep = min(keep, len(offsets))
     while keep > 0:
-        cut = document[: offsets[keep - 1][1]]
+        cut = document[offsets[len(offsets) - keep][0]:].lstrip()
         if n_tokens(render(cut)) <= budget:
             return cut
         keep -= max(1, (n_tokens(render(cut)) - budget))
