@@ -99,7 +99,6 @@ def main(argv=None) -> None:
     p.add_argument("--questions", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
 
     tok = load_tokenizer(args.tokenizer)
     world = build_world(world_config("tiny", args.seed))
