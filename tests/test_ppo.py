@@ -93,3 +93,21 @@ def test_short_ppo_run(base, tmp_path):  # noqa: F811
     assert s["steps"] == 4 and len(s["history"]) == 3
     assert {"reward", "kl", "heldout_reward"} <= set(s["history"][-1])
     assert (tmp_path / "ppo" / "hf" / "model.safetensors").exists()
+
+
+def test_early_stopping_prompts_are_never_rolled_out_nor_the_eval_split():
+    from harness import config as C
+    from harness.data.posttrain import KINDS, prompts
+    from harness.data.world import build_world, world_config
+    from harness.stages.ppo import rollout_and_heldout_prompts
+
+    base = C.load("tiny-cpu", ["data.world_size=micro"])
+    rollout, heldout = rollout_and_heldout_prompts(base, 8)
+    assert len(heldout) == 8 and len({r.id for r in heldout}) == 8
+    assert not {r.id for r in rollout} & {r.id for r in heldout}
+    world = build_world(world_config("micro", base.run.seed))
+    eval_ids = {r.id for k in KINDS for r in prompts(world, k, "eval")}
+    assert not eval_ids & {r.id for r in heldout}
+    assert [r.id for r in rollout_and_heldout_prompts(base, 8)[1]] == [r.id for r in heldout]  # seeded
+    big_rollout, big_heldout = rollout_and_heldout_prompts(base, 10**6)
+    assert len(big_rollout) >= len(big_heldout) > 8  # at most half held out, never all

@@ -8,7 +8,8 @@ policy, the loss is the clipped PPO objective plus a value loss.
   or its safety score < 0.15, else helpfulness RM); GAE for advantages
 - constant lr (1e-6 at full scale, scaled by preset); rollout batch and minibatch by
   options (paper 512 and 64); one optimiser step per minibatch; PPO clip 0.2; beta 0.01
-- early stop: after each iteration the greedy responses to held-out prompts are scored;
+- early stop: after each iteration the greedy responses to held-out RL prompts (never rolled
+  out, and not the eval split that scores the final policy) are scored by the RMs;
   `patience` iterations without a new best end the run
 - generation: the ZeRO-3 weights are gathered once per rollout batch into an inference
   copy (`common.InferenceCopy`), never layer by layer per token
@@ -157,9 +158,20 @@ def heldout_reward(module, copy, judge, tok, records, opts: PPOOptions) -> float
     return float(judge([p + r for p, r in zip(prompts, resp)], [r.is_unsafe for r in records]).mean())
 
 
+def rollout_and_heldout_prompts(base, n_heldout: int) -> tuple[list, list]:
+    """The RL prompt pool split into rollout prompts and `n_heldout` early-stopping prompts
+    (seeded). The held-out ones are not the "eval" split: that one scores the final policy
+    (pipeline.evaluate_policy), and selecting the checkpoint on it would bias the report."""
+    from harness.stages.rejection import prompt_pool
+
+    pool = prompt_pool(base)
+    heldout = random.Random(base.run.seed).sample(pool, min(n_heldout, len(pool) // 2))
+    held_ids = {r.id for r in heldout}
+    return [r for r in pool if r.id not in held_ids], heldout
+
+
 def run(policy: str | Path, helpful_rm: str | Path, safety_rm: str | Path, out_dir: str | Path,
         overrides: list[str] | None = None, *, resume: bool = False, progress: bool = True) -> dict:
-    from harness.stages.rejection import prompt_pool
     from harness.stages.reward import Judge
 
     mine, rest = common.split_overrides(list(overrides or []), "ppo")
@@ -183,9 +195,7 @@ def run(policy: str | Path, helpful_rm: str | Path, safety_rm: str | Path, out_d
     ref.eval().requires_grad_(False)
     model = PolicyWithValue(common.load_causal_lm(policy)[0])
     copy = common.InferenceCopy(model.policy)  # made before ZeRO-3 partitions the weights
-    pool = prompt_pool(base)
-    heldout = [r for r in prompt_pool(base, "eval")]
-    heldout = random.Random(base.run.seed).sample(heldout, min(opts.eval_prompts, len(heldout)))
+    pool, heldout = rollout_and_heldout_prompts(base, opts.eval_prompts)
     dev = engine.device()
     state_file = out_dir / "ppo_state.json"
     state = json.loads(state_file.read_text()) if resume and state_file.exists() else {"history": []}
