@@ -8,6 +8,10 @@ questions at 512- and 256-token windows, the document cut as `evals` cuts it (it
 the question, stays). Chance is 0.25. BENCHMARKS.md ("Context") has the numbers.
 
     python benchmarks/recall_probe.py --tokenizer RUN/pretrain/tokenizer --recall-docs 3000 --layout facts
+
+`--answers-only` trains on the recall documents alone with the loss on the answer values only
+(associative-recall style, not pretraining): whether this model and data can teach in-context
+recall at all when every gradient is about it.
 """
 
 from __future__ import annotations
@@ -59,6 +63,19 @@ def recall_document(rng, world, names, layout: str, lo: int = 60, hi: int = 480)
     return body + "\n\n" + "\n\n".join(f"Question: {f.question}\nAnswer: {f.value}" for f in asked)
 
 
+def answer_masked_rows(tok, docs: list[str], seq: int) -> tuple[np.ndarray, np.ndarray]:
+    """Packed rows and labels (-100 everywhere but the tokens of each "Answer: <value>")."""
+    ids, labels = [], []
+    for doc in docs:
+        spans = [(m.start(1), m.end(1)) for m in re.finditer(r"\nAnswer: ([^\n]+)", doc)]
+        enc = tok(doc, add_special_tokens=False, return_offsets_mapping=True)
+        keep = [any(start < b and end > a for a, b in spans) for start, end in enc["offset_mapping"]]
+        ids += [tok.bos_token_id, *enc["input_ids"], tok.eos_token_id]
+        labels += [-100, *(t if k else -100 for t, k in zip(enc["input_ids"], keep)), -100]
+    n = len(ids) // seq
+    return (np.asarray(ids[: n * seq]).reshape(n, seq), np.asarray(labels[: n * seq]).reshape(n, seq))
+
+
 def mc_questions(task: str, n: int) -> list[dict]:
     with gzip.open(world_benchmarks("tiny", 0) / "scrolls" / task / "validation.jsonl.gz", "rt") as f:
         rows = [json.loads(line) for line in f][:n]
@@ -98,16 +115,22 @@ def main(argv=None) -> None:
     p.add_argument("--eval-every", type=int, default=300)
     p.add_argument("--questions", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--answers-only", action="store_true",
+                   help="recall documents only, loss on the answer values only (not pretraining)")
     args = p.parse_args(argv)
 
     tok = load_tokenizer(args.tokenizer)
     world = build_world(world_config("tiny", args.seed))
     rng, names = rng_for(args.seed, "recall-probe"), unused_names(world, "corpus")
-    docs = list(pretraining_documents(world))
+    docs = [] if args.answers_only else list(pretraining_documents(world))
     docs += [recall_document(rng, world, names, args.layout) for _ in range(args.recall_docs)]
     random.Random(args.seed).shuffle(docs)
     seq, batch = 512, 8  # tiny-cpu's 16 x 256 tokens per step, at twice the context
-    rows = torch.from_numpy(pack(tokenize(tok, docs), seq).astype(np.int64))
+    if args.answers_only:
+        rows, targets = (torch.from_numpy(a.astype(np.int64)) for a in answer_masked_rows(tok, docs, seq))
+    else:
+        rows = torch.from_numpy(pack(tokenize(tok, docs), seq).astype(np.int64))
+        targets = rows
     print(f"{len(rows)} rows x {seq}; + {args.recall_docs} recall documents ({LAYOUTS[args.layout]})", flush=True)
 
     cfg = preset("tiny-cpu")
@@ -128,9 +151,9 @@ def main(argv=None) -> None:
     for step in range(args.steps):
         for group in opt.param_groups:
             group["lr"] = lr_at(step)
-        x = rows[torch.randint(len(rows), (batch,), generator=g)]
+        pick = torch.randint(len(rows), (batch,), generator=g)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            loss = model(input_ids=x, labels=x).loss
+            loss = model(input_ids=rows[pick], labels=targets[pick]).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), o.grad_clip)
         opt.step()
