@@ -49,7 +49,7 @@ class PPOOptions:
     vf_coef: float = 0.1
     temperature: float = 1.0
     max_new_tokens: int = 64
-    eval_prompts: int = 32
+    eval_prompts: int = 32  # early-stopping prompts, held out of the rollouts (at most half the pool)
     patience: int = 4
     safety_threshold: float = 0.15
 
