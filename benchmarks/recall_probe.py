@@ -17,7 +17,6 @@ recall at all when every gradient is about it.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import math
 import random
@@ -28,7 +27,6 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from evals.data import world_benchmarks
 from evals.lm_tasks import fit_document
 from harness.config import preset
 from harness.data.packing import pack, tokenize
@@ -77,17 +75,15 @@ def answer_masked_rows(tok, docs: list[str], seq: int) -> tuple[np.ndarray, np.n
 
 
 def mc_questions(task: str, n: int) -> list[dict]:
-    with gzip.open(world_benchmarks("tiny", 0) / "scrolls" / task / "validation.jsonl.gz", "rt") as f:
-        rows = [json.loads(line) for line in f][:n]
-    out = []
-    for r in rows:  # QuALITY layout: question, options, document (evals.lm_tasks.QuALITY)
-        inp = r["input"]
-        question, text = inp[: inp.find("\n\n")], inp[inp.find("\n\n") + 2:]
-        split = text.find("\n\n", text.find("(D)"))
-        choices = [c.strip() for c in re.split(r" *\([A-D]\) *", text[:split])[1:]]
-        out.append({"question": question, "doc": text[split:].strip(), "choices": choices,
-                    "gold": choices.index(r["output"])})
-    return out
+    """The first `n` validation questions of a world multiple-choice task, parsed by the suite's
+    lm-eval task (question, text, choices, gold)."""
+    from evals.api import task_manager
+    from evals.data import resolve_data
+
+    name = f"scrolls_{task}"
+    docs = task_manager({"data_source": resolve_data("world")}).load([name])["tasks"][name].validation_docs()
+    return [{"question": d["question"], "doc": d["text"], "choices": d["choices"], "gold": d["gold"]}
+            for d in list(docs)[:n]]
 
 
 @torch.no_grad()
