@@ -33,7 +33,7 @@ from harness.data.packing import pack, tokenize
 from harness.data.world import build_world, world_config
 from harness.data.world.documents import pretraining_documents
 from harness.data.world.entities import rng_for, unused_names
-from harness.data.world.longdocs import build_long_document, local_fact
+from harness.data.world.longdocs import build_long_document, local_fact, placed_document
 from harness.data.world.text import approx_token_count
 from harness.model import build_model
 from harness.tokenizer import load_tokenizer
@@ -42,6 +42,7 @@ LAYOUTS = {
     "same_kind": "3 facts of one kind (other people's values as distractors), 3 questions",
     "mixed": "3-6 facts of mixed kinds, all asked",
     "facts": "one fact per ~30 tokens, mixed kinds, all asked",
+    "needle": "one fact (passkey style: no other value of its kind), asked",
 }
 
 
@@ -52,6 +53,8 @@ def recall_document(rng, world, names, layout: str, lo: int = 60, hi: int = 480)
         for person in rng.sample(names, 3):
             facts.append(local_fact(rng, person, facts[0].kind if facts else None,
                                     avoid=tuple(f.value for f in facts)))
+    elif layout == "needle":
+        facts = [local_fact(rng, rng.choice(names))]
     else:
         n = rng.randint(3, 6) if layout == "mixed" else max(3, n_tokens // 30)
         facts = [local_fact(rng, person) for person in rng.sample(names, n)]
@@ -59,6 +62,24 @@ def recall_document(rng, world, names, layout: str, lo: int = 60, hi: int = 480)
                                   approx_token_count)
     asked = rng.sample(facts, len(facts))
     return body + "\n\n" + "\n\n".join(f"Question: {f.question}\nAnswer: {f.value}" for f in asked)
+
+
+def needle_questions(world, band: tuple[int, int], n: int, seed: int, doc_tokens: int = 700) -> list[dict]:
+    """Single-needle questions: one fact `band` tokens before the question in ~700 tokens of
+    narrative, choices the answer and three values of its kind the document does not state."""
+    rng, names = rng_for(seed, f"needle-{band}"), unused_names(world, "eval")
+    out = []
+    for i in range(n):
+        target = local_fact(rng, rng.choice(names))
+        doc, _ = placed_document(rng, world, doc_tokens, target, band, [], approx_token_count)
+        others = []
+        while len(others) < 3:
+            v = local_fact(rng, target.name, target.kind, avoid=(target.value, *others)).value
+            if not re.search(rf"(?<!\w){re.escape(v)}(?!\w)", doc):
+                others.append(v)
+        choices = others[: i % 4] + [target.value] + others[i % 4:]
+        out.append({"question": target.question, "doc": doc, "choices": choices, "gold": i % 4})
+    return out
 
 
 def answer_masked_rows(tok, docs: list[str], seq: int) -> tuple[np.ndarray, np.ndarray]:
@@ -111,6 +132,8 @@ def main(argv=None) -> None:
     p.add_argument("--eval-every", type=int, default=300)
     p.add_argument("--questions", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval", choices=("world", "needle"), default="world",
+                   help="the world's SCROLLS-shaped MC questions, or single-needle questions built here")
     p.add_argument("--answers-only", action="store_true",
                    help="recall documents only, loss on the answer values only (not pretraining)")
     args = p.parse_args(argv)
@@ -141,7 +164,11 @@ def main(argv=None) -> None:
         low = o.lr * o.min_lr_ratio
         return low + 0.5 * (o.lr - low) * (1 + math.cos(math.pi * done))
 
-    questions = {t: mc_questions(t, args.questions) for t in ("world_near_mc", "world_far_mc")}
+    if args.eval == "needle":
+        questions = {t: needle_questions(world, band, args.questions, args.seed)
+                     for t, band in (("needle_near", (40, 200)), ("needle_far", (300, 450)))}
+    else:
+        questions = {t: mc_questions(t, args.questions) for t in ("world_near_mc", "world_far_mc")}
     g = torch.Generator().manual_seed(args.seed)
     t0, losses = time.time(), []
     for step in range(args.steps):
