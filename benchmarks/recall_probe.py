@@ -11,7 +11,8 @@ the question, stays). Chance is 0.25. BENCHMARKS.md ("Context") has the numbers.
 
 `--answers-only` trains on the recall documents alone with the loss on the answer values only
 (associative-recall style, not pretraining): whether this model and data can teach in-context
-recall at all when every gradient is about it.
+recall at all when every gradient is about it. `--layout needle --eval needle` is the simplest
+retrieval there is (passkey style): one fact per document, no other value of its kind in it.
 """
 
 from __future__ import annotations
