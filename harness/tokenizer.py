@@ -17,6 +17,11 @@ from pathlib import Path
 # Token ids fixed as in Llama: 0 <unk>, 1 <s>, 2 </s>; no pad token (callers that pad use </s>).
 UNK, BOS, EOS = "<unk>", "<s>", "</s>"
 SPM_FILE = "tokenizer.model"
+# string.printable less whitespace (SentencePiece writes the space as "▁" itself).
+REQUIRED_CHARS = "".join(chr(c) for c in range(33, 127))
+# Specials and the 256 byte pieces. A vocabulary with no room for the required characters and a
+# few dozen merges besides (only tests train one that small) goes without them.
+_META_PIECES = 3 + 256
 
 
 def train_tokenizer(
@@ -63,6 +68,11 @@ def train_tokenizer(
         add_dummy_prefix=True,
         allow_whitespace_only_pieces=True,
         character_coverage=0.99995,
+        # Printable ASCII is always a piece of its own, whether or not the training text has it:
+        # a character left to byte fallback is one of 256 byte tokens the model rarely sees, and
+        # sampling then garbles it (the world's corpus has no apostrophe, so SFT refusals'
+        # "can't" came out as "can\x02t" and the oracle no longer read them as refusals).
+        required_chars=REQUIRED_CHARS if vocab_size >= _META_PIECES + len(REQUIRED_CHARS) + 32 else "",
         max_sentence_length=max_sentence_length,
         unk_id=0,
         bos_id=1,

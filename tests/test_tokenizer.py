@@ -54,3 +54,11 @@ def test_training_is_deterministic(tmp_path):
     b = train_tokenizer(texts, 300, tmp_path / "b")
     assert a.get_vocab() == b.get_vocab()
     assert (tmp_path / "a" / "tokenizer.model").read_bytes() == (tmp_path / "b" / "tokenizer.model").read_bytes()
+
+
+def test_printable_ascii_never_falls_back_to_bytes(tokenizer):
+    # The fixture's training text has no apostrophe, brackets or quotes; chat data does.
+    text = "[INST] Don't say \"hi\"; use {x} | (y) & 50% ~ @z! [/INST]"
+    pieces = tokenizer.convert_ids_to_tokens(tokenizer.encode(text, add_special_tokens=False))
+    assert not [p for p in pieces if p.startswith("<0x")], pieces
+    assert tokenizer.decode(tokenizer.encode(text, add_special_tokens=False)) == text
