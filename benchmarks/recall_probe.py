@@ -34,7 +34,7 @@ from harness.data.packing import pack, tokenize
 from harness.data.world import build_world, world_config
 from harness.data.world.documents import pretraining_documents
 from harness.data.world.entities import rng_for, unused_names
-from harness.data.world.longdocs import build_long_document, local_fact, placed_document
+from harness.data.world.longdocs import build_long_document, local_fact, placed_document, states
 from harness.data.world.text import approx_token_count
 from harness.model import build_model
 from harness.tokenizer import load_tokenizer
@@ -76,7 +76,7 @@ def needle_questions(world, band: tuple[int, int], n: int, seed: int, doc_tokens
         others = []
         while len(others) < 3:
             v = local_fact(rng, target.name, target.kind, avoid=(target.value, *others)).value
-            if not re.search(rf"(?<!\w){re.escape(v)}(?!\w)", doc):
+            if not states(doc, v):
                 others.append(v)
         choices = others[: i % 4] + [target.value] + others[i % 4:]
         out.append({"question": target.question, "doc": doc, "choices": choices, "gold": i % 4})

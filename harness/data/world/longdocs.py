@@ -8,6 +8,7 @@ visible only if distance + question length <= W.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -27,6 +28,12 @@ class LocalFact:
     value: str
     statement: str
     question: str
+
+
+def states(doc: str, value: str) -> bool:
+    """Whether `doc` contains `value` as a whole word (a multiple-choice option offered as
+    "not in the document" must not be)."""
+    return re.search(rf"(?<!\w){re.escape(value)}(?!\w)", doc) is not None
 
 
 def local_fact(rng, name: str, kind: str | None = None, avoid: tuple[str, ...] = ()) -> LocalFact:

@@ -21,7 +21,7 @@ from pathlib import Path
 from .corpus import PERSON_TEMPLATES, fill
 from .documents import train_problems
 from .entities import Person, World, person_value, rng_for, unused_names
-from .longdocs import CountTokens, local_fact, placed_document
+from .longdocs import CountTokens, local_fact, placed_document, states
 from .problems import word_problems
 from .text import approx_token_count, cap
 
@@ -217,7 +217,7 @@ def scrolls_examples(world: World, task: str, lo: int, hi: int, split: str,
         others = [d.value for d in distractors]
         while True:  # a value the document does not contain anywhere
             fresh = local_fact(mc_rng, target_name, target.kind, avoid=(target.value, *others)).value
-            if not re.search(rf"(?<!\w){re.escape(fresh)}(?!\w)", doc):
+            if not states(doc, fresh):
                 break
         others.append(fresh)
         mc_rng.shuffle(others)
