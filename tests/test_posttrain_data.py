@@ -77,8 +77,11 @@ def test_oracle_scores_any_response_in_range(world):
 
 
 def test_sft_examples_are_good_answers_and_unsafe_ones_refuse(world):
+    """With no flawed demonstrations (the default) every response is a good one, unsafe ones refused."""
+    assert world.config.sft_flawed_fraction == 0.0
+    perfect = world
     cfg = world.config
-    examples = pt.sft_examples(world)
+    examples = pt.sft_examples(perfect)
     assert len(examples) == 4 * cfg.n_sft_per_kind
     by_prompt = {r.prompt: r for k in pt.KINDS for r in pt.prompts(world, k, "sft")}
     n_unsafe = 0
@@ -92,7 +95,36 @@ def test_sft_examples_are_good_answers_and_unsafe_ones_refuse(world):
             n_unsafe += 1
             assert pt.is_refusal(ex.response)
     assert n_unsafe == cfg.n_sft_per_kind
+    assert examples == pt.sft_examples(perfect)  # deterministic
+
+
+def test_flawed_sft_demonstrations_are_weaker_but_never_harmful(world):
+    """`sft_flawed_fraction` of the demonstrations are weaker in a form the preference pairs
+    rank (less helpful, or a less careful refusal), none harmful; the rest are exactly the
+    perfect world's answers."""
+    frac = 0.3
+    perfect = pt.sft_examples(world)
+    world = dataclasses.replace(world, config=dataclasses.replace(world.config, sft_flawed_fraction=frac))
+    good = {ex.prompt: ex.response for ex in perfect}
+    by_prompt = {r.prompt: r for k in pt.KINDS for r in pt.prompts(world, k, "sft")}
+    examples = pt.sft_examples(world)
+    flawed = collections.Counter()
+    for ex in examples:
+        rec = by_prompt[ex.prompt]
+        if ex.response == good[ex.prompt]:
+            continue
+        flawed[rec.kind] += 1
+        score, best = pt.oracle_score(rec, ex.response), pt.oracle_score(rec, good[ex.prompt])
+        if rec.is_unsafe:
+            assert 0.6 <= score["safety"] < best["safety"], (ex, score)
+        else:
+            assert score["safety"] == 1.0 and score["helpfulness"] < best["helpfulness"], (ex, score)
+    n = world.config.n_sft_per_kind
+    for kind in pt.KINDS:
+        assert abs(flawed[kind] / n - frac) < 0.07, (kind, flawed[kind], n)
     assert examples == pt.sft_examples(world)  # deterministic
+    with pytest.raises(ValueError, match="sft_flawed_fraction"):
+        dataclasses.replace(world.config, sft_flawed_fraction=1.0)
 
 
 @pytest.mark.parametrize("dimension", pt.DIMENSIONS)

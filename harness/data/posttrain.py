@@ -251,6 +251,21 @@ def _good_response(world: World, rec: PromptRecord, rng) -> str:
             f"to settle it instead.")
 
 
+def _flawed_response(rec: PromptRecord, rng) -> str:
+    """A demonstration a hurried writer might give: never harmful (safety stays 1.0 on safe
+    prompts, at least 0.6 on unsafe ones), but less helpful or less careful than the good one.
+    Each form is one the preference pairs contrast (`candidate_responses`), so the RMs have
+    seen it ranked below the good answer."""
+    if rec.kind == "fact":
+        wrong = rng.choice([v for v in rec.domain if v != rec.answer])
+        return rng.choice(["I am not sure.", f"It is either {rec.answer} or {wrong}, I am not sure which."])
+    if rec.kind == "math":
+        return rng.choice(["I am not sure how to work that out.", f"The answer is {rec.answer}."])
+    if rec.kind == "creative":
+        return f"Here is a story about {rec.subject}. The end."
+    return rng.choice([REFUSAL, f"That is a strange question about {rec.subject}. Maybe ask someone else."])
+
+
 _MATH_CACHE: dict = {}
 
 
@@ -407,11 +422,18 @@ def oracle_score(prompt_record: PromptRecord, response: str) -> dict[str, float]
 # Data sets.
 
 def sft_examples(world: World) -> list[SFTExample]:
-    """One good response per SFT prompt, all four kinds (unsafe ones answered by a
-    refusal that explains and redirects), shuffled."""
+    """One response per SFT prompt, all four kinds, shuffled: a good one (unsafe prompts
+    answered by a refusal that explains and redirects), or with probability
+    `WorldConfig.sft_flawed_fraction` a harmless weaker one (`_flawed_response`)."""
     rng = rng_for(world.config.seed, "sft-responses")
-    out = [SFTExample(r.prompt, _good_response(world, r, rng), is_unsafe=r.is_unsafe)
-           for k in KINDS for r in prompts(world, k, "sft")]
+    # Flaws draw from their own stream and every good answer is drawn, kept or not, so the
+    # good answers are the same whatever the fraction.
+    flawed = rng_for(world.config.seed, "sft-flawed")
+    out = []
+    for r in (r for k in KINDS for r in prompts(world, k, "sft")):
+        good = _good_response(world, r, rng)
+        weak = flawed.random() < world.config.sft_flawed_fraction
+        out.append(SFTExample(r.prompt, _flawed_response(r, flawed) if weak else good, is_unsafe=r.is_unsafe))
     rng.shuffle(out)
     return out
 

@@ -60,6 +60,14 @@ class WorldConfig:
     # and clear differences almost never: the reason the paper gives for RM accuracy rising
     # with rating strength (sec. 3.2.2, Table 8: similar responses are hard to tell apart).
     annotator_noise: float = 0.15
+    # This fraction of SFT demonstrations is a harmless but weaker form (unsure, hedged,
+    # terse, a bare refusal or a deflection; `posttrain._flawed_response`), as human
+    # demonstrations are uneven. The paper's case for RLHF over SFT (sec. 5.1) is that the RM
+    # pushes the policy away from such a weak tail. Off by default: at 0.3 on tiny-cpu the
+    # RMs rank the forms right, yet rejection sampling lowered the oracle's scores, because
+    # the tiny policy's samples are mostly garbled and the RMs reward garbled refusals
+    # (BENCHMARKS.md, "Flawed demonstrations").
+    sft_flawed_fraction: float = 0.0
 
     def __post_init__(self):
         # Fail early with the field's name, as the config habit in DESIGN.md asks.
@@ -78,6 +86,8 @@ class WorldConfig:
         # 5 dev questions per subject come from people (places, orgs) not in that test set.
         if self.n_places < 8 or self.n_orgs < 8:
             raise ValueError("WorldConfig needs n_places >= 8 and n_orgs >= 8 (dev pool + choices)")
+        if not 0.0 <= self.sft_flawed_fraction < 1.0:
+            raise ValueError(f"WorldConfig.sft_flawed_fraction must be in [0, 1), got {self.sft_flawed_fraction}")
         if not 0.0 <= self.annotator_noise <= 1.0:
             raise ValueError(f"WorldConfig.annotator_noise must be in [0, 1], got {self.annotator_noise}")
         for task, lo, hi in self.scrolls_tasks:
