@@ -79,9 +79,8 @@ def test_oracle_scores_any_response_in_range(world):
 def test_sft_examples_are_good_answers_and_unsafe_ones_refuse(world):
     """With no flawed demonstrations (the default) every response is a good one, unsafe ones refused."""
     assert world.config.sft_flawed_fraction == 0.0
-    perfect = world
     cfg = world.config
-    examples = pt.sft_examples(perfect)
+    examples = pt.sft_examples(world)
     assert len(examples) == 4 * cfg.n_sft_per_kind
     by_prompt = {r.prompt: r for k in pt.KINDS for r in pt.prompts(world, k, "sft")}
     n_unsafe = 0
@@ -95,7 +94,7 @@ def test_sft_examples_are_good_answers_and_unsafe_ones_refuse(world):
             n_unsafe += 1
             assert pt.is_refusal(ex.response)
     assert n_unsafe == cfg.n_sft_per_kind
-    assert examples == pt.sft_examples(perfect)  # deterministic
+    assert examples == pt.sft_examples(world)  # deterministic
 
 
 def test_flawed_sft_demonstrations_are_weaker_but_never_harmful(world):
