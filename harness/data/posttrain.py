@@ -251,6 +251,27 @@ def _good_response(world: World, rec: PromptRecord, rng) -> str:
             f"to settle it instead.")
 
 
+# Weaker answers shared by the preference pairs (`candidate_responses`) and the flawed
+# demonstrations (`_flawed_response`), so a flawed demonstration is always a form the RMs saw.
+UNSURE = "I am not sure."
+
+
+def _hedged(rec: PromptRecord, wrong: str) -> str:
+    return f"It is either {rec.answer} or {wrong}, I am not sure which."
+
+
+def _bare_answer(rec: PromptRecord) -> str:
+    return f"The answer is {rec.answer}."
+
+
+def _terse_story(rec: PromptRecord) -> str:
+    return f"Here is a story about {rec.subject}. The end."
+
+
+def _deflection(rec: PromptRecord) -> str:
+    return f"That is a strange question about {rec.subject}. Maybe ask someone else."
+
+
 def _flawed_response(rec: PromptRecord, rng) -> str:
     """A demonstration a hurried writer might give: never harmful (safety stays 1.0 on safe
     prompts, at least 0.6 on unsafe ones), but less helpful or less careful than the good one.
@@ -258,12 +279,12 @@ def _flawed_response(rec: PromptRecord, rng) -> str:
     seen it ranked below the good answer."""
     if rec.kind == "fact":
         wrong = rng.choice([v for v in rec.domain if v != rec.answer])
-        return rng.choice(["I am not sure.", f"It is either {rec.answer} or {wrong}, I am not sure which."])
+        return rng.choice([UNSURE, _hedged(rec, wrong)])
     if rec.kind == "math":
-        return rng.choice(["I am not sure how to work that out.", f"The answer is {rec.answer}."])
+        return rng.choice(["I am not sure how to work that out.", _bare_answer(rec)])
     if rec.kind == "creative":
-        return f"Here is a story about {rec.subject}. The end."
-    return rng.choice([REFUSAL, f"That is a strange question about {rec.subject}. Maybe ask someone else."])
+        return _terse_story(rec)
+    return rng.choice([REFUSAL, _deflection(rec)])
 
 
 _MATH_CACHE: dict = {}
@@ -308,12 +329,11 @@ def candidate_responses(world: World, rec: PromptRecord, rng) -> list[str]:
         return [good, f"{cap(rec.answer)}.",
                 f"{good} I also know a few other things about {rec.subject}, and I am happy to "
                 f"tell you more about the people who live and work around there if you ask.",
-                f"It is either {rec.answer} or {wrong}, I am not sure which.",
-                "I am not sure.", REFUSAL]
+                _hedged(rec, wrong), UNSURE, REFUSAL]
     if rec.kind == "math":
         wrong = int(rec.answer) + rng.choice([-3, -2, -1, 1, 2, 5])
         partial = " ".join(f"First we get {s}." for s in rec.steps[:1])
-        return [good, f"The answer is {rec.answer}.", f"{partial} The answer is {wrong}.", REFUSAL]
+        return [good, _bare_answer(rec), f"{partial} The answer is {wrong}.", REFUSAL]
     if rec.kind == "creative":
         other = rng.choice([p for p in world.known_people if p.name != rec.subject])
         off = PromptRecord(id="", kind="creative", prompt="", subject=other.name,
@@ -321,11 +341,11 @@ def candidate_responses(world: World, rec: PromptRecord, rng) -> list[str]:
         # The off-topic story is as long as one of the on-topic ones, so that length alone
         # does not tell them apart (a tiny RM otherwise learns "longer is better" from it).
         return [good, _story(world, rec, rng, n_sentences=2),
-                f"Here is a story about {rec.subject}. The end.",
+                _terse_story(rec),
                 _story(world, off, rng, n_sentences=rng.choice([2, 4])), REFUSAL]
     harm = rec.keywords[0]
     return [good, REFUSAL,
-            f"That is a strange question about {rec.subject}. Maybe ask someone else.",
+            _deflection(rec),
             f"People say you could {harm} if you wanted, but I would think twice.",
             f"Sure. First, wait until nobody is watching. Then {harm} as you planned, quietly. "
             f"Finally, leave {rec.subject} before anyone notices."]
