@@ -3,6 +3,7 @@ on the same model, batch and machine, in one run; MFU against this machine's mea
 matmul peak.
 
     python -m harness.bench [--preset tiny-cpu] [--steps 30] [--write BENCHMARKS.md]
+    python -m harness.bench --run RUN_DIR --preset small-gpu [key=value ...]   # a real run's tokens/s and MFU
 
 Runs alternate (plain, harness, plain, harness, ...) so drift in machine load hits both.
 """
@@ -27,9 +28,11 @@ from harness.stages.pretrain import causal_lm_loss
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
-def matmul_peak_flops(dtype: torch.dtype, n: int = 2048, repeats: int = 10) -> float:
-    """Best observed FLOP/s of an n x n matmul: the machine's practical peak for `dtype`."""
+def matmul_peak_flops(dtype: torch.dtype, n: int | None = None, repeats: int = 10) -> float:
+    """Best observed FLOP/s of an n x n matmul: the machine's practical peak for `dtype`.
+    A GPU needs a large product (8192) to reach its peak; 2048 saturates a CPU."""
     dev = engine.device()
+    n = n or (8192 if dev.type == "cuda" else 2048)
     a, b = torch.randn(n, n, device=dev, dtype=dtype), torch.randn(n, n, device=dev, dtype=dtype)
     for _ in range(3):
         a @ b
@@ -124,9 +127,41 @@ def run(preset: str, steps: int, rounds: int, precisions: list[str], overrides: 
     return rows_out
 
 
-def markdown(results: list[dict], command: str) -> str:
+def run_throughput(run_dir: Path, cfg: config.Config) -> dict:
+    """Tokens/s and MFU of a real training run from its metrics.jsonl (also of a run that was
+    stopped early). `cfg` must be the run's config (preset + the overrides it ran with)."""
+    run_dir = Path(run_dir)
+    logged = engine.read_metrics(run_dir) if (run_dir / "metrics.jsonl").exists() else []
+    steps = [r for r in logged if "tokens_per_s" in r]
+    if not steps:
+        raise SystemExit(f"{run_dir / 'metrics.jsonl'}: no training steps logged")
+    kept = steps[len(steps) // 10:]  # the first steps include allocation and DeepSpeed set-up
+    tokens_per_s = statistics.median(r["tokens_per_s"] for r in kept)
+    n_params = count_parameters(build_model(cfg.model, seed=0))
+    peak = matmul_peak_flops(DTYPES[cfg.run.precision])
+    return {"preset": cfg.preset, "precision": cfg.run.precision, "parameters": n_params,
+            "steps": len(steps), "tokens_per_step": steps[-1]["tokens"] // steps[-1]["step"],
+            "tokens_per_s": round(tokens_per_s), "matmul_peak_gflops": round(peak / 1e9, 1),
+            "mfu": round(tokens_per_s * flops_per_token(cfg, n_params) / peak, 4),
+            "final_loss": round(steps[-1]["loss"], 4)}
+
+
+def _device_line() -> str:
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-    lines = [f"Command: `{command}`  ", f"Device: {device}; torch {torch.__version__}; {time.strftime('%Y-%m-%d')}", "",
+    return f"Device: {device}; torch {torch.__version__}; {time.strftime('%Y-%m-%d')}"
+
+
+def run_markdown(r: dict, command: str) -> str:
+    return "\n".join([
+        f"Command: `{command}`  ", _device_line(), "",
+        "| preset | precision | params | steps | tokens/step | tokens/s | matmul peak GFLOP/s | MFU | last loss |",
+        "|---|---|---|---|---|---|---|---|---|",
+        f"| {r['preset']} | {r['precision']} | {r['parameters'] / 1e6:.2f}M | {r['steps']} | {r['tokens_per_step']} | "
+        f"{r['tokens_per_s']} | {r['matmul_peak_gflops']} | {r['mfu']:.1%} | {r['final_loss']} |"]) + "\n"
+
+
+def markdown(results: list[dict], command: str) -> str:
+    lines = [f"Command: `{command}`  ", _device_line(), "",
              "| preset | precision | params | batch x seq | plain tok/s | harness tok/s | plain/harness | matmul peak GFLOP/s | harness MFU | plain MFU |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
@@ -156,11 +191,17 @@ def main(argv=None) -> int:
     p.add_argument("--precisions", default="fp32,bf16")
     p.add_argument("--write", type=Path, default=None, help="update this markdown file's engine section")
     p.add_argument("--section", default="bench_engine")
+    p.add_argument("--run", type=Path, default=None,
+                   help="report this training run's tokens/s and MFU instead of benchmarking (give its preset and overrides)")
     p.add_argument("overrides", nargs="*")
     args = p.parse_args(argv)
-    results = run(args.preset, args.steps, args.rounds, args.precisions.split(","), args.overrides)
-    command = "python -m harness.bench " + " ".join(a for a in (argv if argv is not None else sys.argv[1:]))
-    body = markdown(results, command.strip())
+    command = ("python -m harness.bench " + " ".join(argv if argv is not None else sys.argv[1:])).strip()
+    if args.run is not None:
+        results = [run_throughput(args.run, config.load(args.preset, args.overrides))]
+        body = run_markdown(results[0], command)
+    else:
+        results = run(args.preset, args.steps, args.rounds, args.precisions.split(","), args.overrides)
+        body = markdown(results, command)
     print(body)
     print(json.dumps(results))
     if args.write:
