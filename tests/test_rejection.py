@@ -30,3 +30,35 @@ def test_best_of_k_is_kept(base):  # noqa: F811
     if kept:
         longest = max(rewards[0])
         assert len(tok.encode(" " + kept[0].response, add_special_tokens=False)) <= longest
+
+
+def test_greedy_candidate_competes_with_the_samples(base):  # noqa: F811
+    from harness.data.posttrain import PromptRecord
+    from harness.data.sft import prompt_ids
+    from harness.stages import common
+    from harness.tokenizer import load_tokenizer
+
+    tok = load_tokenizer(base)
+    recs = [PromptRecord(id=str(i), kind="fact", prompt=f"Who is person {i}?") for i in range(3)]
+    model, _ = common.load_causal_lm(base)
+    greedy = [tok.decode(r, skip_special_tokens=True).strip() for r in common.sample(
+        model, [prompt_ids(tok, r.prompt) for r in recs], max_new_tokens=12, temperature=0.0, seed=0,
+        pad_id=tok.eos_token_id, eos_id=tok.eos_token_id)]
+    opts = RSOptions(k=3, max_new_tokens=12, greedy_candidate=True, temperature=1.0)
+
+    def judge_for(greedy_reward):
+        # the judge sees K samples per prompt, then (second call) one greedy answer per prompt
+        calls = []
+
+        def judge(seqs, unsafe):
+            calls.append(len(seqs))
+            return torch.full((len(seqs),), greedy_reward if len(calls) == 2 else 0.0) + \
+                (torch.arange(len(seqs)) * 1e-3 if len(calls) == 1 else 0.0)
+        return judge
+
+    kept, rewards = sample_and_select(base, judge_for(10.0), recs, opts, seed=0)
+    assert [len(r) for r in rewards] == [3, 3, 3]  # reward against K counts the samples only
+    assert [e.source for e in kept] == ["rejection-greedy"] * 3
+    assert [e.response for e in kept] == greedy
+    kept, _ = sample_and_select(base, judge_for(-10.0), recs, opts, seed=0)
+    assert all(e.source == "rejection" for e in kept) and len(kept) >= 2

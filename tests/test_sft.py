@@ -152,3 +152,17 @@ def test_sft_sources_alpaca_and_oasst(data_root, tok):
     assert len({(e.prompt, e.history) for e in oasst}) == len(oasst)  # one reply per prompt
     packed = pack_examples(tok, alpaca[:20] + oasst[:20], 256)
     assert packed.examples > 0 and (packed.labels != IGNORE).any()
+
+
+def test_flawed_fraction_reaches_the_world_demonstrations():
+    from harness.data.sft import load_sft_examples
+
+    good = load_sft_examples("world", world_size="micro")
+    flawed = load_sft_examples("world", world_size="micro", flawed_fraction=0.5)
+    assert [e.prompt for e in good] == [e.prompt for e in flawed]
+    changed = sum(a.response != b.response for a, b in zip(good, flawed))
+    assert 0.3 * len(good) < changed < 0.7 * len(good)
+    with pytest.raises(ValueError, match="sft.flawed_fraction"):
+        load_sft_examples("world", world_size="micro", flawed_fraction=1.0)
+    with pytest.raises(ValueError, match="no 'world' source"):
+        load_sft_examples("alpaca", flawed_fraction=0.2)

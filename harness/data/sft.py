@@ -111,17 +111,25 @@ def pack_examples(tok, examples: list[SFTExample], seq_len: int) -> PackedSFT:
     return pack(encoded, seq_len, pad_id=tok.eos_token_id)
 
 
-def load_sft_examples(source: str, *, world_size: str = "tiny", seed: int = 0) -> list[SFTExample]:
+def load_sft_examples(source: str, *, world_size: str = "tiny", seed: int = 0,
+                      flawed_fraction: float = 0.0) -> list[SFTExample]:
     """``world`` (generated world), ``alpaca[:PATH]`` or ``oasst[:PATH]`` (official layouts;
-    default paths under $LLAMA2_SUITE_DATA). Several sources join with ``+``."""
+    default paths under $LLAMA2_SUITE_DATA). Several sources join with ``+``.
+    `flawed_fraction` (world only): share of weaker demonstrations, see `sft_examples`."""
+    if not 0.0 <= flawed_fraction < 1.0:
+        raise ValueError(f"sft.flawed_fraction={flawed_fraction}: expected a fraction in [0, 1)")
+    if flawed_fraction and "world" not in [part.partition(":")[0] for part in source.split("+")]:
+        raise ValueError(f"sft.flawed_fraction={flawed_fraction} applies to the generated world's "
+                         f"demonstrations, but sft.data={source!r} has no 'world' source")
     out: list[SFTExample] = []
     for part in source.split("+"):
         kind, _, path = part.partition(":")
         if kind == "world":
             from harness.data.posttrain import sft_examples
-            from harness.data.world import build_world, world_config
+            from harness.data.world import build_world, replace, world_config
 
-            out += sft_examples(build_world(world_config(world_size, seed)))
+            cfg = world_config(world_size, seed)
+            out += sft_examples(build_world(replace(cfg, sft_flawed_fraction=flawed_fraction)))
         elif kind == "alpaca":
             from harness.data.realdata import load_alpaca
 

@@ -3,6 +3,12 @@ the current policy at a set temperature, scored by the reward models (the combin
 reward of `reward.Judge`), the best kept, and the policy fine-tuned on the kept set with
 the SFT loss. `<out>/round_<r>/reward_vs_k.json` records the mean over prompts of the max
 and the median reward among the first k samples, k = 1..K (paper Fig. 7).
+
+With `rs.greedy_candidate=true` the policy's greedy answer competes with the K samples, so
+a prompt keeps a sample only where the RMs rank it above what the policy already says
+(the paper's later rounds likewise kept the best answers of all earlier iterations). A small
+policy's samples are far worse than its greedy answers; fine-tuning on the best of them
+otherwise pulls the greedy answers down.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ class RSOptions:
     prompts: int = 256  # prompts per round
     max_new_tokens: int = 96
     epochs: float = 1.0  # fine-tuning epochs over the kept set
+    greedy_candidate: bool = False  # the policy's greedy answer competes with the K samples
 
 
 def prompt_pool(base, split: str = "preference"):
@@ -55,14 +62,22 @@ def sample_and_select(policy_dir, judge, records, opts: RSOptions, seed: int) ->
     resp = common.sample(model, flat, max_new_tokens=opts.max_new_tokens, temperature=opts.temperature, seed=seed,
                          pad_id=tok.eos_token_id, eos_id=tok.eos_token_id)
     scores = judge([p + r for p, r in zip(flat, resp)], [r.is_unsafe for r in records for _ in range(opts.k)]).tolist()
+    greedy, greedy_scores = [], []
+    if opts.greedy_candidate:
+        greedy = common.sample(model, p_ids, max_new_tokens=opts.max_new_tokens, temperature=0.0, seed=seed,
+                               pad_id=tok.eos_token_id, eos_id=tok.eos_token_id)
+        greedy_scores = judge([p + r for p, r in zip(p_ids, greedy)], [r.is_unsafe for r in records]).tolist()
     kept, rewards = [], []
     for i, rec in enumerate(records):
         rs = scores[i * opts.k:(i + 1) * opts.k]
-        best = max(range(opts.k), key=rs.__getitem__)
-        text = tok.decode(resp[i * opts.k + best], skip_special_tokens=True).strip()
+        candidates = [(s, resp[i * opts.k + j], "rejection") for j, s in enumerate(rs)]
+        if greedy:
+            candidates.append((greedy_scores[i], greedy[i], "rejection-greedy"))
+        _, ids, source = max(candidates, key=lambda c: c[0])  # first of equals: a sample before greedy
+        text = tok.decode(ids, skip_special_tokens=True).strip()
         rewards.append(rs)
         if text:
-            kept.append(SFTExample(rec.prompt, text, is_unsafe=rec.is_unsafe, source="rejection"))
+            kept.append(SFTExample(rec.prompt, text, is_unsafe=rec.is_unsafe, source=source))
     return kept, rewards
 
 
@@ -89,7 +104,9 @@ def run(policy: str | Path, helpful_rm: str | Path, safety_rm: str | Path, out_d
             train_on_examples(current, kept, rdir, SFTOptions(epochs=opts.epochs, val_fraction=0.05), rest,
                               resume=resume and common.has_checkpoint(rdir), progress=progress,
                               stage=f"rejection_round_{r}", extra={"reward_vs_k": curve})
-        rounds.append({"round": r, "reward_vs_k": json.loads((rdir / "reward_vs_k.json").read_text())})
+        kept_sources = [json.loads(line)["source"] for line in (rdir / "kept.jsonl").read_text().splitlines()]
+        rounds.append({"round": r, "reward_vs_k": json.loads((rdir / "reward_vs_k.json").read_text()),
+                       "kept": len(kept_sources), "kept_greedy": kept_sources.count("rejection-greedy")})
         current = rdir / "hf"
     # The stage's checkpoint is the last round's (copied whole, then renamed: atomic).
     tmp = out_dir / "hf.partial"

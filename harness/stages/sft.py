@@ -27,6 +27,10 @@ PAPER_LR = 2e-5
 @dataclass(frozen=True)
 class SFTOptions:
     data: str = "world"  # world | alpaca[:PATH] | oasst[:PATH], joined with +
+    # Share of the world's demonstrations replaced by a harmless weaker form the preference
+    # pairs rank lower (WorldConfig.sft_flawed_fraction): an SFT policy with a weak tail
+    # that reward models can see, as with the paper's human-written demonstrations.
+    flawed_fraction: float = 0.0
     epochs: float = 2.0
     val_fraction: float = 0.05
     use_peft: bool = False
@@ -142,5 +146,6 @@ def run(init: str | Path, out_dir: str | Path, overrides: list[str] | None = Non
     opts = common.parse_options(SFTOptions, mine, "sft")
     info = common.checkpoint_info(init, "sft init checkpoint")
     base = common.base_config(info)
-    examples = load_sft_examples(opts.data, world_size=base.data.world_size, seed=base.run.seed)
+    examples = load_sft_examples(opts.data, world_size=base.data.world_size, seed=base.run.seed,
+                                 flawed_fraction=opts.flawed_fraction)
     return train_on_examples(init, examples, Path(out_dir), opts, rest, resume=resume, progress=progress)
