@@ -32,7 +32,7 @@ def test_best_of_k_is_kept(base):  # noqa: F811
         assert len(tok.encode(" " + kept[0].response, add_special_tokens=False)) <= longest
 
 
-def test_greedy_candidate_competes_with_the_samples(base):  # noqa: F811
+def test_greedy_answer_competes_with_the_samples_given_a_margin(base):  # noqa: F811
     from harness.data.posttrain import PromptRecord
     from harness.data.sft import prompt_ids
     from harness.stages import common
@@ -44,7 +44,7 @@ def test_greedy_candidate_competes_with_the_samples(base):  # noqa: F811
     greedy = [tok.decode(r, skip_special_tokens=True).strip() for r in common.sample(
         model, [prompt_ids(tok, r.prompt) for r in recs], max_new_tokens=12, temperature=0.0, seed=0,
         pad_id=tok.eos_token_id, eos_id=tok.eos_token_id)]
-    opts = RSOptions(k=3, max_new_tokens=12, greedy_candidate=True, temperature=1.0)
+    opts = RSOptions(k=3, max_new_tokens=12, greedy_margin=0.0, temperature=1.0)
 
     def judge_for(greedy_reward):
         # the judge sees K samples per prompt, then (second call) one greedy answer per prompt
@@ -62,3 +62,9 @@ def test_greedy_candidate_competes_with_the_samples(base):  # noqa: F811
     assert [e.response for e in kept] == greedy
     kept, _ = sample_and_select(base, judge_for(-10.0), recs, opts, seed=0)
     assert all(e.source == "rejection" for e in kept) and len(kept) >= 2
+    # samples score 0.000-0.008 (best per prompt 0.002, 0.005, 0.008) against greedy answers
+    # at 0: a margin of 0.0055 keeps prompt 2's sample only, 0.01 keeps every greedy answer
+    for margin, expected in ((0.0055, ["rejection-greedy", "rejection-greedy", "rejection"]),
+                             (0.01, ["rejection-greedy"] * 3)):
+        kept, _ = sample_and_select(base, judge_for(0.0), recs, RSOptions(**{**opts.__dict__, "greedy_margin": margin}), seed=0)
+        assert [e.source for e in kept] == expected

@@ -4,11 +4,11 @@ reward of `reward.Judge`), the best kept, and the policy fine-tuned on the kept 
 the SFT loss. `<out>/round_<r>/reward_vs_k.json` records the mean over prompts of the max
 and the median reward among the first k samples, k = 1..K (paper Fig. 7).
 
-With `rs.greedy_candidate=true` the policy's greedy answer competes with the K samples, so
-a prompt keeps a sample only where the RMs rank it above what the policy already says
-(the paper's later rounds likewise kept the best answers of all earlier iterations). A small
-policy's samples are far worse than its greedy answers; fine-tuning on the best of them
-otherwise pulls the greedy answers down.
+With `rs.greedy_margin=m` the policy's greedy answer competes with the K samples, and a
+sample replaces it only if the judge scores it at least m higher (the paper's later rounds
+likewise kept the best answers of all earlier iterations). A small policy's samples are far
+worse than its greedy answers and the RMs judge them noisily; fine-tuning on the best of them
+otherwise pulls the greedy answers down (BENCHMARKS.md, "rs.greedy_margin").
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ class RSOptions:
     prompts: int = 256  # prompts per round
     max_new_tokens: int = 96
     epochs: float = 1.0  # fine-tuning epochs over the kept set
-    greedy_candidate: bool = False  # the policy's greedy answer competes with the K samples
+    # None: keep the best of the K samples (the paper's RS). A number m: the greedy answer
+    # competes too, and a sample must score at least m above it to be kept instead.
+    greedy_margin: float | None = None
 
 
 def prompt_pool(base, split: str = "preference"):
@@ -63,7 +65,7 @@ def sample_and_select(policy_dir, judge, records, opts: RSOptions, seed: int) ->
                          pad_id=tok.eos_token_id, eos_id=tok.eos_token_id)
     scores = judge([p + r for p, r in zip(flat, resp)], [r.is_unsafe for r in records for _ in range(opts.k)]).tolist()
     greedy, greedy_scores = [], []
-    if opts.greedy_candidate:
+    if opts.greedy_margin is not None:
         greedy = common.sample(model, p_ids, max_new_tokens=opts.max_new_tokens, temperature=0.0, seed=seed,
                                pad_id=tok.eos_token_id, eos_id=tok.eos_token_id)
         greedy_scores = judge([p + r for p, r in zip(p_ids, greedy)], [r.is_unsafe for r in records]).tolist()
@@ -72,7 +74,7 @@ def sample_and_select(policy_dir, judge, records, opts: RSOptions, seed: int) ->
         rs = scores[i * opts.k:(i + 1) * opts.k]
         candidates = [(s, resp[i * opts.k + j], "rejection") for j, s in enumerate(rs)]
         if greedy:
-            candidates.append((greedy_scores[i], greedy[i], "rejection-greedy"))
+            candidates.append((greedy_scores[i] + opts.greedy_margin, greedy[i], "rejection-greedy"))
         _, ids, source = max(candidates, key=lambda c: c[0])  # first of equals: a sample before greedy
         text = tok.decode(ids, skip_special_tokens=True).strip()
         rewards.append(rs)
