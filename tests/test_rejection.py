@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from harness.stages.rejection import RSOptions, reward_vs_k, sample_and_select
@@ -66,5 +68,5 @@ def test_greedy_answer_competes_with_the_samples_given_a_margin(base):  # noqa: 
     # at 0: a margin of 0.0055 keeps prompt 2's sample only, 0.01 keeps every greedy answer
     for margin, expected in ((0.0055, ["rejection-greedy", "rejection-greedy", "rejection"]),
                              (0.01, ["rejection-greedy"] * 3)):
-        kept, _ = sample_and_select(base, judge_for(0.0), recs, RSOptions(**{**opts.__dict__, "greedy_margin": margin}), seed=0)
+        kept, _ = sample_and_select(base, judge_for(0.0), recs, dataclasses.replace(opts, greedy_margin=margin), seed=0)
         assert [e.source for e in kept] == expected
