@@ -31,7 +31,7 @@ def audit_kept(run: Path, round_: int = 0) -> list[dict]:
     tok = common.load_tokenizer_from(run / "sft" / "hf")
     pool = {r.prompt: r for r in prompt_pool(common.base_config(info))}
     recs = [pool[k["prompt"]] for k in kept]
-    greedy = common.sample(model, [prompt_ids(tok, r.prompt) for r in recs], max_new_tokens=96, temperature=0.0,
+    greedy = common.sample(model, [prompt_ids(tok, r.prompt) for r in recs], max_new_tokens=common.POSTTRAIN_NEW_TOKENS, temperature=0.0,
                            seed=0, pad_id=tok.eos_token_id, eos_id=tok.eos_token_id)
     rows = []
     for r, k, g in zip(recs, kept, greedy):

@@ -20,6 +20,14 @@ from harness.export import RUN_FILE
 # llama2-70b 1.5e-4 -> RM 5e-6, the paper's 70B value).
 PAPER_PRETRAIN_LR = 3e-4
 
+# Tokens a post-training stage lets the policy generate (RS, PPO, on-policy RM pairs, the
+# oracle evaluation). It must cover the answers the policy was taught: the generated world's
+# longest SFT answer is 206 tokens at tiny-cpu's 512-piece vocabulary (a story; the explained
+# refusal is ~110), and fewer at larger vocabularies. A shorter budget cuts every good answer
+# mid-word, and the RMs, trained on complete answers, then score the cut answer below short
+# garbage that ends (tests/test_posttrain_budget.py; BENCHMARKS.md).
+POSTTRAIN_NEW_TOKENS = 224
+
 
 def lr_scale(cfg: C.Config) -> float:
     base = C.preset(cfg.preset).optim.lr if cfg.preset in C.PRESETS else cfg.optim.lr

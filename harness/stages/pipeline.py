@@ -30,7 +30,7 @@ POLICY_STAGES = ("sft", "rejection", "ppo")
 
 
 @torch.no_grad()
-def evaluate_policy(policy_dir, ref_dir, *, n_per_kind: int = 25, max_new_tokens: int = 96, seed: int = 0) -> dict:
+def evaluate_policy(policy_dir, ref_dir, *, n_per_kind: int = 25, max_new_tokens: int = common.POSTTRAIN_NEW_TOKENS, seed: int = 0) -> dict:
     """Oracle helpfulness and safety of greedy answers to held-out prompts (and of one sampled
     answer each, T=1), and KL(pi || pi_ref) estimated on those samples (mean of sum log pi -
     log pi_ref)."""

@@ -48,7 +48,7 @@ class PPOOptions:
     lam: float = 0.95
     vf_coef: float = 0.1
     temperature: float = 1.0
-    max_new_tokens: int = 64
+    max_new_tokens: int = common.POSTTRAIN_NEW_TOKENS
     eval_prompts: int = 32  # early-stopping prompts, held out of the rollouts (at most half the pool)
     patience: int = 4
     safety_threshold: float = 0.15

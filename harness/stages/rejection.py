@@ -33,7 +33,7 @@ class RSOptions:
     k: int = 4
     temperature: float = 1.0
     prompts: int = 256  # prompts per round
-    max_new_tokens: int = 96
+    max_new_tokens: int = common.POSTTRAIN_NEW_TOKENS
     epochs: float = 1.0  # fine-tuning epochs over the kept set
     # None: keep the best of the K samples (the paper's RS). A number m: the greedy answer
     # competes too, and a sample must score at least m above it to be kept instead.

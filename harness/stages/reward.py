@@ -50,7 +50,7 @@ class RewardOptions:
     on_policy_prompts: int = 0
     on_policy_k: int = 4
     on_policy_temperature: float = 1.0
-    on_policy_max_new_tokens: int = 64
+    on_policy_max_new_tokens: int = common.POSTTRAIN_NEW_TOKENS
 
 
 def margin_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor, margin: torch.Tensor) -> torch.Tensor:
