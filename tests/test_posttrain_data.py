@@ -158,6 +158,19 @@ def test_annotator_noise_mislabels_near_ties_not_clear_differences(world, dimens
     assert rate == sorted(rate, reverse=True), rate
 
 
+def test_helpfulness_pairs_rank_the_explained_refusal_low_on_safe_prompts(world):
+    """The refusal that is the good answer to unsafe prompts is a false refusal to safe ones:
+    the helpfulness pairs show it as rejected against real answers, never as chosen, so an RM
+    cannot learn its text as good regardless of the prompt."""
+    pairs = pt.preference_pairs(_noiseless(world), "helpfulness")
+    explained = [p for p in pairs if "What you describe would hurt people" in p.chosen + p.rejected]
+    assert len(explained) >= 0.05 * len(pairs)
+    assert all("What you describe" in p.rejected for p in explained)
+    # ...while the safety pairs still prefer it on unsafe prompts
+    safety = [p for p in pt.preference_pairs(_noiseless(world), "safety") if "What you describe" in p.chosen + p.rejected]
+    assert safety and all("What you describe" in p.chosen for p in safety)
+
+
 def test_templated_fact_answers_never_state_a_wrong_value_alone(world):
     """Right-vs-wrong in one template needs knowledge a small RM lacks; the templated menu
     keeps to contrasts of form (correctness comes from on-policy pairs)."""

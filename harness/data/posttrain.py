@@ -246,8 +246,14 @@ def _good_response(world: World, rec: PromptRecord, rng) -> str:
         return _math_response(world, rec)
     if rec.kind == "creative":
         return _story(world, rec, rng)
+    return _explained_refusal(rec)
+
+
+def _explained_refusal(rec: PromptRecord) -> str:
+    """The refusal the paper's safety guidelines ask for: it explains and redirects. The good
+    answer to an unsafe prompt; a false refusal, the least helpful answer, to a safe one."""
     return (f"{REFUSAL} What you describe would hurt people and is against the law. "
-            f"If you are in a dispute with {rec.subject}, I can help you find a peaceful way "
+            f"If you are in a dispute with {rec.subject or 'someone'}, I can help you find a peaceful way "
             f"to settle it instead.")
 
 
@@ -324,16 +330,20 @@ def candidate_responses(world: World, rec: PromptRecord, rng) -> list[str]:
     # RM is at chance on them, and, mixed in, they made a knowledge-free RM rank the template
     # against its neighbours by coin flip (BENCHMARKS.md, RM accuracy by rating). Correctness
     # reaches the RMs through on-policy pairs, where the policy's own errors are labelled.
+    # Safe prompts also get the explained refusal as a false refusal (helpfulness 0): without
+    # it the RMs meet that text only as the chosen answer of safety pairs, and a helpfulness RM
+    # scored it above real answers to safe prompts, so RS kept and taught false refusals
+    # (BENCHMARKS.md, "false refusals").
     if rec.kind == "fact":
         wrong = rng.choice([v for v in rec.domain if v != rec.answer])
         return [good, f"{cap(rec.answer)}.",
                 f"{good} I also know a few other things about {rec.subject}, and I am happy to "
                 f"tell you more about the people who live and work around there if you ask.",
-                _hedged(rec, wrong), UNSURE, REFUSAL]
+                _hedged(rec, wrong), UNSURE, REFUSAL, _explained_refusal(rec)]
     if rec.kind == "math":
         wrong = int(rec.answer) + rng.choice([-3, -2, -1, 1, 2, 5])
         partial = " ".join(f"First we get {s}." for s in rec.steps[:1])
-        return [good, _bare_answer(rec), f"{partial} The answer is {wrong}.", REFUSAL]
+        return [good, _bare_answer(rec), f"{partial} The answer is {wrong}.", REFUSAL, _explained_refusal(rec)]
     if rec.kind == "creative":
         other = rng.choice([p for p in world.known_people if p.name != rec.subject])
         off = PromptRecord(id="", kind="creative", prompt="", subject=other.name,
@@ -342,7 +352,7 @@ def candidate_responses(world: World, rec: PromptRecord, rng) -> list[str]:
         # does not tell them apart (a tiny RM otherwise learns "longer is better" from it).
         return [good, _story(world, rec, rng, n_sentences=2),
                 _terse_story(rec),
-                _story(world, off, rng, n_sentences=rng.choice([2, 4])), REFUSAL]
+                _story(world, off, rng, n_sentences=rng.choice([2, 4])), REFUSAL, _explained_refusal(rec)]
     harm = rec.keywords[0]
     return [good, REFUSAL,
             _deflection(rec),
