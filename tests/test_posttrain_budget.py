@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import inspect
 
-import numpy as np
-
 from harness import config
+from harness.data.packing import split_documents
 from harness.data.posttrain import sft_examples
 from harness.data.sft import response_ids
 from harness.data.sources import load_documents
@@ -30,9 +29,7 @@ def test_every_stage_budget_covers_tiny_cpu_sft_answers(tmp_path):
     cfg = config.preset("tiny-cpu")
     # The tokenizer tiny-cpu's pretraining trains: same documents, order and vocabulary.
     docs = load_documents(cfg.data.source, world_size=cfg.data.world_size, seed=cfg.run.seed)
-    order = np.random.default_rng(cfg.run.seed).permutation(len(docs))
-    n_val = max(1, int(round(len(docs) * cfg.data.val_fraction)))
-    train_docs = [docs[i] for i in sorted(order[n_val:])]
+    train_docs, _ = split_documents(docs, cfg.run.seed, cfg.data.val_fraction)
     tok = train_tokenizer(train_docs[: cfg.data.tokenizer_train_documents], cfg.model.vocab_size, tmp_path,
                           model_max_length=cfg.model.max_seq_len)
 

@@ -33,6 +33,14 @@ def _fingerprint(cfg: Config) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def split_documents(docs: list[str], seed: int, val_fraction: float) -> tuple[list[str], list[str]]:
+    """(train, validation) documents: a seeded split by document, each side in corpus order.
+    The tokenizer trains on the leading train documents."""
+    order = np.random.default_rng(seed).permutation(len(docs))
+    n_val = max(1, int(round(len(docs) * val_fraction)))
+    return [docs[i] for i in sorted(order[n_val:])], [docs[i] for i in sorted(order[:n_val])]
+
+
 def prepare_pretraining_data(cfg: Config, run_dir: Path) -> PackedData:
     """Build (or reload from `run_dir/data`) the packed train and validation rows."""
     cache = Path(run_dir) / "data"
@@ -51,10 +59,7 @@ def prepare_pretraining_data(cfg: Config, run_dir: Path) -> PackedData:
     docs = load_documents(d.source, world_size=d.world_size, seed=cfg.run.seed, max_documents=d.max_documents)
     if len(docs) < 2:
         raise DataError(f"data source {d.source!r} has {len(docs)} document(s); need at least 2 for a train/validation split")
-    order = np.random.default_rng(cfg.run.seed).permutation(len(docs))
-    n_val = max(1, int(round(len(docs) * d.val_fraction)))
-    val_docs = [docs[i] for i in sorted(order[:n_val])]
-    train_docs = [docs[i] for i in sorted(order[n_val:])]
+    train_docs, val_docs = split_documents(docs, cfg.run.seed, d.val_fraction)
 
     if d.tokenizer:
         tokenizer_dir = Path(d.tokenizer)
