@@ -37,9 +37,10 @@ def main(argv=None) -> dict:
     base = common.base_config(info)
     tok = common.load_tokenizer_from(args.checkpoint)
     prompts = [prompt_ids(tok, r.prompt) for r in prompt_pool(base)[: args.prompts]]
-    plain = copy.deepcopy(model).eval()
-    inference = common.InferenceCopy(model)
     engine.init_distributed()
+    dev = engine.device()
+    plain = copy.deepcopy(model).to(dev).eval()
+    inference = common.InferenceCopy(model, device=dev)
     ds_cfg = engine.deepspeed_config(base, 1)
     ds_cfg.update(train_micro_batch_size_per_gpu=1, gradient_accumulation_steps=1, train_batch_size=1,
                   bf16={"enabled": False})
@@ -63,7 +64,7 @@ def main(argv=None) -> dict:
     ref, t_plain = timed(lambda: common.sample(plain, prompts, **kw))
     got, t_roll = timed(lambda: common.sample(inference.refresh(eng.module), prompts, **kw))
     n = sum(len(r) for r in ref)
-    result = {"checkpoint": args.checkpoint, "prompts": len(prompts), "new_tokens": args.new_tokens,
+    result = {"checkpoint": args.checkpoint, "device": str(dev), "prompts": len(prompts), "new_tokens": args.new_tokens,
               "plain_tokens_per_s": n / t_plain, "rollout_tokens_per_s": sum(len(r) for r in got) / t_roll,
               "same_samples": got == ref}
     result["plain_over_rollout"] = result["plain_tokens_per_s"] / result["rollout_tokens_per_s"]

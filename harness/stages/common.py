@@ -106,11 +106,11 @@ def has_checkpoint(out_dir: str | Path) -> bool:
 # ----------------------------------------------------------------------------- models
 
 
-def load_causal_lm(folder: str | Path, what: str = "policy checkpoint"):
+def load_causal_lm(folder: str | Path, what: str = "policy checkpoint", device: torch.device | str = "cpu"):
     from transformers import LlamaForCausalLM
 
     info = checkpoint_info(folder, what)
-    return LlamaForCausalLM.from_pretrained(info["_folder"], dtype=torch.float32), info
+    return LlamaForCausalLM.from_pretrained(info["_folder"], dtype=torch.float32).to(device), info
 
 
 NOT_TOKENIZER = ("config.json", "generation_config.json", RUN_FILE, "eval.json")
@@ -173,10 +173,10 @@ class InferenceCopy:
     generates at plain `generate` speed. Costs one extra copy of the weights in memory.
     """
 
-    def __init__(self, template):
+    def __init__(self, template, device: torch.device | str = "cpu"):
         import copy
 
-        self.model = copy.deepcopy(template).eval()
+        self.model = copy.deepcopy(template).to(device).eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from harness import config as C
+from harness import engine
 from harness.stages import common
 
 STAGES = ("pretrain", "sft", "rm_helpfulness", "rm_safety", "rejection", "ppo")
@@ -40,8 +41,9 @@ def evaluate_policy(policy_dir, ref_dir, *, n_per_kind: int = 25, max_new_tokens
     from harness.stages.ppo import token_logprobs
     from harness.data.preference import pad_right
 
-    model, info = common.load_causal_lm(policy_dir)
-    ref, _ = common.load_causal_lm(ref_dir)
+    dev = engine.device()
+    model, info = common.load_causal_lm(policy_dir, device=dev)
+    ref, _ = common.load_causal_lm(ref_dir, device=dev)
     base = common.base_config(info)
     tok = common.load_tokenizer_from(policy_dir)
     world = build_world(world_config(base.data.world_size, base.run.seed))
@@ -57,10 +59,10 @@ def evaluate_policy(policy_dir, ref_dir, *, n_per_kind: int = 25, max_new_tokens
     ids, attn = pad_right(seqs, eos)
     kls = []
     for i in range(0, len(seqs), 64):
-        sl = slice(i, i + 64)
-        lp = token_logprobs(model(input_ids=ids[sl], attention_mask=attn[sl], use_cache=False).logits, ids[sl], 1.0)
-        lr = token_logprobs(ref(input_ids=ids[sl], attention_mask=attn[sl], use_cache=False).logits, ids[sl], 1.0)
-        for j, (p, s) in enumerate(zip(p_ids[sl], sampled[sl])):
+        sl_ids, sl_attn = ids[i:i + 64].to(dev), attn[i:i + 64].to(dev)
+        lp = token_logprobs(model(input_ids=sl_ids, attention_mask=sl_attn, use_cache=False).logits, sl_ids, 1.0).cpu()
+        lr = token_logprobs(ref(input_ids=sl_ids, attention_mask=sl_attn, use_cache=False).logits, sl_ids, 1.0).cpu()
+        for j, (p, s) in enumerate(zip(p_ids[i:i + 64], sampled[i:i + 64])):
             kls.append(float((lp[j] - lr[j])[len(p) - 1:len(p) - 1 + len(s)].sum()))
     # The KL samples scored too: RS and PPO change the sample distribution first (paper Fig. 7),
     # which greedy answers can hide.

@@ -135,7 +135,8 @@ def make_rollout(module, copy: common.InferenceCopy, ref, judge, tok, records, o
     module.train(was)
     old_logp = token_logprobs(logits, ids.to(dev), opts.temperature).cpu()
     values = values[:, :-1].float().cpu()
-    ref_logp = token_logprobs(ref(input_ids=ids, attention_mask=attn, use_cache=False).logits, ids, opts.temperature)
+    ref_logits = ref(input_ids=ids.to(dev), attention_mask=attn.to(dev), use_cache=False).logits
+    ref_logp = token_logprobs(ref_logits, ids.to(dev), opts.temperature).cpu()
     score = judge(seqs, [r.is_unsafe for r in records])
     kl = (old_logp - ref_logp) * action
     rewards = -opts.beta * kl
@@ -190,13 +191,13 @@ def run(policy: str | Path, helpful_rm: str | Path, safety_rm: str | Path, out_d
                               global_batch_size=opts.minibatch, micro_batch_size=micro,
                               checkpoint_every=n_mb * max(1, opts.iterations // 4), eval_every=10**9)
     tok = common.load_tokenizer_from(policy)
-    judge = Judge(helpful_rm, safety_rm, opts.safety_threshold)
-    ref, _ = common.load_causal_lm(policy)
+    dev = engine.device()
+    judge = Judge(helpful_rm, safety_rm, opts.safety_threshold, device=dev)
+    ref, _ = common.load_causal_lm(policy, device=dev)
     ref.eval().requires_grad_(False)
     model = PolicyWithValue(common.load_causal_lm(policy)[0])
-    copy = common.InferenceCopy(model.policy)  # made before ZeRO-3 partitions the weights
+    copy = common.InferenceCopy(model.policy, device=dev)  # made before ZeRO-3 partitions the weights
     pool, heldout = rollout_and_heldout_prompts(base, opts.eval_prompts)
-    dev = engine.device()
     state_file = out_dir / "ppo_state.json"
     state = json.loads(state_file.read_text()) if resume and state_file.exists() else {"history": []}
     cache: dict = {}

@@ -21,6 +21,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from harness import engine
 from harness.data.posttrain import SFTExample
 from harness.data.sft import prompt_ids
 from harness.stages import common
@@ -56,7 +57,7 @@ def reward_vs_k(rewards: list[list[float]]) -> list[dict]:
 
 
 def sample_and_select(policy_dir, judge, records, opts: RSOptions, seed: int) -> tuple[list[SFTExample], list[dict]]:
-    model, _ = common.load_causal_lm(policy_dir)
+    model, _ = common.load_causal_lm(policy_dir, device=engine.device())
     tok = common.load_tokenizer_from(policy_dir)
     p_ids = [prompt_ids(tok, r.prompt) for r in records]
     # K samples per prompt: prompt i's samples are rows i*K .. i*K+K-1
@@ -92,7 +93,8 @@ def run(policy: str | Path, helpful_rm: str | Path, safety_rm: str | Path, out_d
     out_dir = Path(out_dir)
     info = common.checkpoint_info(policy, "rejection-sampling policy checkpoint")
     base = common.base_config(info)
-    judge = Judge(helpful_rm, safety_rm)
+    engine.init_distributed()  # sets this process's GPU, where sampling and scoring run
+    judge = Judge(helpful_rm, safety_rm, device=engine.device())
     pool = prompt_pool(base)
     current, rounds, started = Path(info["_folder"]), [], time.time()
     for r in range(opts.rounds):

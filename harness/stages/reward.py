@@ -150,7 +150,7 @@ def sample_on_policy(init, base, tok, opts: RewardOptions) -> dict[str, list]:
     world = build_world(world_config(base.data.world_size, base.run.seed))
     per_kind = max(1, opts.on_policy_prompts // len(KINDS))
     recs = [r for k in KINDS for r in prompts(world, k, "preference")[:per_kind]]
-    model, _ = common.load_causal_lm(init, "reward model init checkpoint")
+    model, _ = common.load_causal_lm(init, "reward model init checkpoint", device=engine.device())
     k, eos = opts.on_policy_k, tok.eos_token_id
     flat = [prompt_ids(tok, r.prompt) for r in recs for _ in range(k)]
     resp = common.sample(model, flat, max_new_tokens=opts.on_policy_max_new_tokens,
@@ -263,9 +263,9 @@ class Judge:
     prompt is tagged unsafe or that score is below 0.15, otherwise the helpfulness RM's;
     returned as LOGIT(R_c), i.e. back on the RMs' logit scale (scores are sigmoid(output))."""
 
-    def __init__(self, helpful_dir, safety_dir, threshold: float = 0.15):
-        self.helpful, _ = load_reward_model(helpful_dir, "helpfulness reward model")
-        self.safety, _ = load_reward_model(safety_dir, "safety reward model")
+    def __init__(self, helpful_dir, safety_dir, threshold: float = 0.15, device: torch.device | str = "cpu"):
+        self.helpful = load_reward_model(helpful_dir, "helpfulness reward model")[0].to(device)
+        self.safety = load_reward_model(safety_dir, "safety reward model")[0].to(device)
         self.threshold = threshold
 
     def __call__(self, seqs: list[list[int]], unsafe: list[bool]) -> torch.Tensor:
