@@ -134,14 +134,23 @@ def lr_at(step: int, o: OptimConfig, max_steps: int) -> float:
     return o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def build_optimizer(model: torch.nn.Module, o: OptimConfig) -> torch.optim.Optimizer:
-    """AdamW (0.9, 0.95, eps 1e-5); weight decay on matrices only, not on norm gains."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in params if _ndim(p) >= 2]
-    no_decay = [p for p in params if _ndim(p) < 2]
-    groups = [{"params": decay, "weight_decay": o.weight_decay}]
-    if no_decay:
-        groups.append({"params": no_decay, "weight_decay": 0.0})
+def build_optimizer(model: torch.nn.Module, o: OptimConfig, param_lrs: dict[str, float] | None = None
+                    ) -> torch.optim.Optimizer:
+    """AdamW (0.9, 0.95, eps 1e-5); weight decay on matrices only, not on norm gains.
+    `param_lrs` maps parameter-name prefixes to their own peak lr (e.g. PPO's value head);
+    the schedule scales every group alike."""
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    own = {prefix: [p for n, p in named if n.startswith(prefix)] for prefix in (param_lrs or {})}
+    for prefix, ps in own.items():
+        if not ps:
+            raise ValueError(f"param_lrs: no trainable parameter is named {prefix}*")
+    claimed = {id(p) for ps in own.values() for p in ps}
+    rest = [p for _, p in named if id(p) not in claimed]
+    groups = []
+    for lr, ps in [(o.lr, rest)] + [(param_lrs[prefix], ps) for prefix, ps in own.items()]:
+        groups += [{"params": sel, "weight_decay": wd, "lr": lr}
+                   for sel, wd in (([p for p in ps if _ndim(p) >= 2], o.weight_decay),
+                                   ([p for p in ps if _ndim(p) < 2], 0.0)) if sel]
     return torch.optim.AdamW(groups, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps, foreach=False)
 
 
@@ -175,12 +184,14 @@ def train(
     checkpoint: bool = True,
     on_start: Callable[[object], None] | None = None,
     stop: Callable[[int], bool] | None = None,
+    param_lrs: dict[str, float] | None = None,
 ) -> TrainResult:
     """Train `model` for cfg.run.max_steps optimiser steps; checkpoint, log, resume.
 
     Optional hooks for stages whose data depends on the model (PPO rollouts):
     `on_start(engine)` runs once the engine exists (after any resume), and `stop(steps_done)`
     is asked after each step; True ends the run there (checkpointed), e.g. early stopping.
+    `param_lrs`: peak lrs for parameters by name prefix (`build_optimizer`).
     """
     import deepspeed
 
@@ -190,7 +201,7 @@ def train(
     accum = cfg.grad_accum(world)
     max_steps = cfg.run.max_steps
 
-    optimizer = build_optimizer(model, cfg.optim)
+    optimizer = build_optimizer(model, cfg.optim, param_lrs)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_at(s, cfg.optim, max_steps))
     engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, lr_scheduler=scheduler,
                                            config=deepspeed_config(cfg, world))

@@ -69,18 +69,20 @@ def export_hf(
     dtype: torch.dtype = torch.float32,
     prefix: str = "",
     config_updates: dict | None = None,
+    state: dict | None = None,
 ) -> Path:
     """Write an HF folder that `AutoModelForCausalLM.from_pretrained` and lm-eval load.
 
     `prefix`: export only the checkpoint's weights under this module prefix (e.g. the
     policy inside PPO's policy + value-head wrapper), with the prefix stripped.
     `config_updates`: attributes set on the HF config (e.g. num_labels=1 for a reward model).
+    `state`: these weights instead of the checkpoint's (e.g. PPO's best iteration).
     """
     from transformers import LlamaForCausalLM
 
     model_class = model_class or LlamaForCausalLM
     out_dir = Path(out_dir)
-    state = full_state_dict(ckpt_dir, tag)
+    state = full_state_dict(ckpt_dir, tag) if state is None else state
     if prefix:
         state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     hf_cfg = hf_config(cfg.model)

@@ -95,6 +95,89 @@ def test_short_ppo_run(base, tmp_path):  # noqa: F811
     assert (tmp_path / "ppo" / "hf" / "model.safetensors").exists()
 
 
+def _scripted_heldout(monkeypatch, scores):
+    """PPO's held-out reward replaced by a script (one score per iteration, the initial policy's
+    first); like the real one it first refreshes the inference copy from the trained module."""
+    from harness.stages import ppo
+
+    it = iter(scores)
+
+    def fake(module, copy, judge, tok, records, opts):
+        copy.refresh(module.policy)
+        return next(it)
+
+    monkeypatch.setattr(ppo, "heldout_reward", fake)
+
+
+def _weights(path):
+    from safetensors.torch import load_file
+
+    return load_file(str(path))
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+SHORT_PPO = ["ppo.rollout_batch=8", "ppo.minibatch=4", "ppo.max_new_tokens=8", "ppo.eval_prompts=4",
+             "optim.lr=1e-3"]  # a large lr, so that every iteration visibly changes the weights
+
+
+def test_ppo_exports_the_best_iteration_not_the_last(base, tmp_path, monkeypatch):  # noqa: F811
+    from harness.export import full_state_dict
+    from harness.stages import ppo
+
+    _scripted_heldout(monkeypatch, [1.0, 2.0, 0.5, 0.4])  # iteration 1 best, then two worse: patience 2 stops
+    s = ppo.run(base, base, base, tmp_path / "ppo", SHORT_PPO + ["ppo.iterations=5", "ppo.patience=2"],
+                progress=False)
+    assert s["iterations"] == 3 and s["early_stopped"] and s["best_iteration"] == 1
+    exported = _weights(tmp_path / "ppo" / "hf" / "model.safetensors")
+    last = {k[len("policy."):]: v for k, v in full_state_dict(tmp_path / "ppo" / "checkpoints").items()
+            if k.startswith("policy.")}
+    assert _same(exported, _weights(tmp_path / "ppo" / "best_policy.safetensors"))
+    assert not _same(exported, last)  # the last iteration's policy differs from the exported best
+    assert not _same(exported, _weights(base / "model.safetensors"))
+
+
+def test_ppo_keeps_the_initial_policy_when_no_iteration_beats_it(base, tmp_path, monkeypatch):  # noqa: F811
+    from harness.stages import ppo
+
+    _scripted_heldout(monkeypatch, [1.0, 0.9, 0.8])
+    s = ppo.run(base, base, base, tmp_path / "ppo", SHORT_PPO + ["ppo.iterations=4", "ppo.patience=2"],
+                progress=False)
+    assert s["best_iteration"] == 0 and s["iterations"] == 2
+    assert _same(_weights(tmp_path / "ppo" / "hf" / "model.safetensors"), _weights(base / "model.safetensors"))
+
+
+def test_value_head_has_its_own_lr(base, tmp_path, monkeypatch):  # noqa: F811
+    from harness import engine
+    from harness.stages import ppo
+
+    seen = {}
+    train = engine.train
+    monkeypatch.setattr(engine, "train", lambda *a, **k: seen.update(k) or train(*a, **k))
+    ppo.run(base, base, base, tmp_path / "ppo", SHORT_PPO + ["ppo.iterations=1", "ppo.value_lr_multiplier=50"],
+            progress=False)
+    assert seen["param_lrs"] == {"value_head.": pytest.approx(50e-3)}
+
+
+def test_optimizer_gives_named_parameters_their_own_lr():
+    from harness import config as C
+    from harness.engine import build_optimizer
+
+    model = torch.nn.ModuleDict({"body": torch.nn.Linear(4, 4), "value_head": torch.nn.Linear(4, 1)})
+    o = C.OptimConfig(lr=1e-4)
+    groups = build_optimizer(model, o, {"value_head.": 1e-2}).param_groups
+    by_lr = {}
+    for g in groups:
+        by_lr.setdefault(g["lr"], []).extend(g["params"])
+    assert set(by_lr) == {1e-4, 1e-2}
+    assert {id(p) for p in by_lr[1e-2]} == {id(p) for p in model["value_head"].parameters()}
+    assert {g["weight_decay"] for g in groups if g["lr"] == 1e-2} == {o.weight_decay, 0.0}  # matrix / bias
+    with pytest.raises(ValueError, match="value_hed"):
+        build_optimizer(model, o, {"value_hed.": 1e-2})
+
+
 def test_early_stopping_prompts_are_never_rolled_out_nor_the_eval_split():
     from harness import config as C
     from harness.data.posttrain import KINDS, prompts

@@ -8,13 +8,19 @@ policy, the loss is the clipped PPO objective plus a value loss.
   or its safety score < 0.15, else helpfulness RM); GAE for advantages
 - constant lr (1e-6 at full scale, scaled by preset); rollout batch and minibatch by
   options (paper 512 and 64); one optimiser step per minibatch; PPO clip 0.2; beta 0.01
+- the value head has its own lr (`value_lr`, a multiple of the policy's): at the policy's
+  lr a freshly initialised head cannot learn values of order 1 in a few dozen steps, and
+  without a value baseline the whitened reward mostly says which prompts are easy (unsafe
+  prompts score high on the safety RM), pushing down every answer to a hard prompt
 - early stop: after each iteration the greedy responses to held-out RL prompts (never rolled
   out, and not the eval split that scores the final policy) are scored by the RMs;
-  `patience` iterations without a new best end the run
+  `patience` iterations without a new best end the run, and the best iteration's policy
+  (iteration 0 is the initial one) is the one exported
 - generation: the ZeRO-3 weights are gathered once per rollout batch into an inference
   copy (`common.InferenceCopy`), never layer by layer per token
 
-Engine steps: iteration i owns steps [i*n_mb, (i+1)*n_mb); the rollout for iteration i
+Engine steps: iteration i owns steps [i*n, (i+1)*n), n = epochs * rollout_batch / minibatch
+(each epoch one pass over the rollout in minibatches); the rollout for iteration i
 is made when its first step asks for data, so a resumed run regenerates it from the
 restored policy (checkpoints are taken at iteration boundaries).
 """
@@ -47,6 +53,8 @@ class PPOOptions:
     gamma: float = 1.0
     lam: float = 0.95
     vf_coef: float = 0.1
+    value_lr_multiplier: float = 100.0  # value head lr = this x the policy's lr (see the docstring)
+    epochs: int = 1  # passes over each rollout batch
     temperature: float = 1.0
     max_new_tokens: int = common.POSTTRAIN_NEW_TOKENS
     eval_prompts: int = 32  # early-stopping prompts, held out of the rollouts (at most half the pool)
@@ -159,6 +167,22 @@ def heldout_reward(module, copy, judge, tok, records, opts: PPOOptions) -> float
     return float(judge([p + r for p, r in zip(prompts, resp)], [r.is_unsafe for r in records]).mean())
 
 
+def save_policy(model, path: Path) -> None:
+    """The policy's weights (safetensors), written whole before replacing the last best."""
+    from safetensors.torch import save_model
+
+    tmp = path.with_name(path.name + ".partial")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_model(model, str(tmp))
+    tmp.replace(path)
+
+
+def load_policy(path: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(path))
+
+
 def rollout_and_heldout_prompts(base, n_heldout: int) -> tuple[list, list]:
     """The RL prompt pool split into rollout prompts and `n_heldout` early-stopping prompts
     (seeded). The held-out ones are not the "eval" split: that one scores the final policy
@@ -184,12 +208,16 @@ def run(policy: str | Path, helpful_rm: str | Path, safety_rm: str | Path, out_d
     if opts.rollout_batch % opts.minibatch or opts.minibatch % world:
         raise ValueError(f"ppo.rollout_batch={opts.rollout_batch} must be a multiple of ppo.minibatch="
                          f"{opts.minibatch}, itself a multiple of the {world} processes")
+    if opts.epochs < 1 or opts.value_lr_multiplier <= 0:
+        raise ValueError(f"ppo.epochs={opts.epochs} must be >= 1 and ppo.value_lr_multiplier="
+                         f"{opts.value_lr_multiplier} > 0")
     n_mb = opts.rollout_batch // opts.minibatch
+    per_it = n_mb * opts.epochs  # engine steps per iteration
     micro = min(base.run.micro_batch_size, opts.minibatch // world)
-    cfg = common.stage_config(base, lr=PAPER_LR * common.lr_scale(base), max_steps=opts.iterations * n_mb,
+    cfg = common.stage_config(base, lr=PAPER_LR * common.lr_scale(base), max_steps=opts.iterations * per_it,
                               warmup=0, min_lr_ratio=1.0, overrides=rest,  # constant lr
                               global_batch_size=opts.minibatch, micro_batch_size=micro,
-                              checkpoint_every=n_mb * max(1, opts.iterations // 4), eval_every=10**9)
+                              checkpoint_every=per_it * max(1, opts.iterations // 4), eval_every=10**9)
     tok = common.load_tokenizer_from(policy)
     dev = engine.device()
     judge = Judge(helpful_rm, safety_rm, opts.safety_threshold, device=dev)
@@ -199,6 +227,7 @@ def run(policy: str | Path, helpful_rm: str | Path, safety_rm: str | Path, out_d
     copy = common.InferenceCopy(model.policy, device=dev)  # made before ZeRO-3 partitions the weights
     pool, heldout = rollout_and_heldout_prompts(base, opts.eval_prompts)
     state_file = out_dir / "ppo_state.json"
+    best_file = out_dir / "best_policy.safetensors"
     state = json.loads(state_file.read_text()) if resume and state_file.exists() else {"history": []}
     cache: dict = {}
     eng: dict = {}
@@ -209,26 +238,32 @@ def run(policy: str | Path, helpful_rm: str | Path, safety_rm: str | Path, out_d
         eng["e"] = e
         if "best" not in state:
             state["best"] = heldout_reward(e.module, copy, judge, tok, heldout, opts)
-            state["bad"] = 0
+            state["bad"], state["best_iteration"] = 0, 0
+            if rank == 0:
+                save_policy(ref, best_file)  # the initial policy (exact: ref is pi_0), until an iteration beats it
             state["history"] = [{"iteration": 0, "heldout_reward": state["best"]}]
 
     def batches(step, micro_i):
-        it = step // n_mb
+        it = step // per_it
         if cache.get("it") != it:
             recs = random.Random(cfg.run.seed * 7919 + it).sample(pool, min(opts.rollout_batch, len(pool)))
             t0 = time.perf_counter()
             cache.update(make_rollout(eng["e"].module, copy, ref, judge, tok, recs[rank::world], opts,
                                       seed=cfg.run.seed * 7919 + it), it=it, rollout_s=time.perf_counter() - t0)
-        start = (step % n_mb) * local_mb + micro_i * micro
+        start = (step % per_it % n_mb) * local_mb + micro_i * micro
         return {k: v[start:start + micro].to(dev) for k, v in cache.items() if isinstance(v, torch.Tensor)}
 
     def stop(done: int) -> bool:
-        if done % n_mb:
+        if done % per_it:
             return False
-        score = heldout_reward(eng["e"].module, copy, judge, tok, heldout, opts)
+        score = heldout_reward(eng["e"].module, copy, judge, tok, heldout, opts)  # copy now holds this policy
         better = score > state["best"]
         state["best"], state["bad"] = max(score, state["best"]), 0 if better else state["bad"] + 1
-        state["history"].append({"iteration": done // n_mb, "heldout_reward": score, **cache["stats"],
+        if better:
+            state["best_iteration"] = done // per_it
+            if rank == 0:  # the weights that generated the held-out answers (bf16-rounded under bf16)
+                save_policy(copy.model, best_file)
+        state["history"].append({"iteration": done // per_it, "heldout_reward": score, **cache["stats"],
                                  "rollout_s": cache["rollout_s"]})
         if rank == 0:
             common.write_json(state_file, state)
@@ -236,15 +271,17 @@ def run(policy: str | Path, helpful_rm: str | Path, safety_rm: str | Path, out_d
 
     started = time.time()
     result = engine.train(cfg, model, make_loss(opts), batches, out_dir, resume=resume, progress=progress,
+                          param_lrs={"value_head.": cfg.optim.lr * opts.value_lr_multiplier},
                           on_start=on_start, stop=stop)
     summary = {"stage": "ppo", "policy": str(policy), "options": asdict(opts), "steps": result.steps,
-               "iterations": result.steps // n_mb, "early_stopped": result.steps < cfg.run.max_steps,
+               "iterations": result.steps // per_it, "best_iteration": state["best_iteration"],
+               "early_stopped": result.steps < cfg.run.max_steps,
                "wall_time_s": result.wall_time_s, "started": started, "history": state["history"]}
     if rank == 0:
         from harness.export import export_hf
 
         export_hf(cfg, result.checkpoint_dir, out_dir / "hf", tokenizer_dir=common.tokenizer_dir(policy, out_dir), run_info=summary,
-                  tag=result.last_tag, prefix="policy.")
+                  state=load_policy(best_file))  # the best iteration's policy, not the last
     if torch.distributed.is_initialized():
         torch.distributed.barrier()
     return summary
