@@ -8,10 +8,11 @@ policy, the loss is the clipped PPO objective plus a value loss.
   or its safety score < 0.15, else helpfulness RM); GAE for advantages
 - constant lr (1e-6 at full scale, scaled by preset); rollout batch and minibatch by
   options (paper 512 and 64); one optimiser step per minibatch; PPO clip 0.2; beta 0.01
-- the value head has its own lr (`value_lr`, a multiple of the policy's): at the policy's
-  lr a freshly initialised head cannot learn values of order 1 in a few dozen steps, and
-  without a value baseline the whitened reward mostly says which prompts are easy (unsafe
-  prompts score high on the safety RM), pushing down every answer to a hard prompt
+- the value head has its own lr (`value_lr_multiplier` x the policy's): at the policy's lr
+  a freshly initialised head cannot learn values of order 1 in a few dozen steps (tiny-cpu:
+  weight norm 0.001 after 16 steps), and without a baseline every answer's advantage also
+  carries its prompt's difficulty (29% of the reward variance of tiny-cpu RS samples is
+  between prompts)
 - early stop: after each iteration the greedy responses to held-out RL prompts (never rolled
   out, and not the eval split that scores the final policy) are scored by the RMs;
   `patience` iterations without a new best end the run, and the best iteration's policy
