@@ -120,7 +120,7 @@ def _same(a: dict, b: dict) -> bool:
 
 
 SHORT_PPO = ["ppo.rollout_batch=8", "ppo.minibatch=4", "ppo.max_new_tokens=8", "ppo.eval_prompts=4",
-             "optim.lr=1e-3"]  # a large lr, so that every iteration visibly changes the weights
+             "ppo.lr=1e-3"]  # a large lr, so that every iteration visibly changes the weights
 
 
 def test_ppo_exports_the_best_iteration_not_the_last(base, tmp_path, monkeypatch):  # noqa: F811
@@ -149,15 +149,16 @@ def test_ppo_keeps_the_initial_policy_when_no_iteration_beats_it(base, tmp_path,
     assert _same(_weights(tmp_path / "ppo" / "hf" / "model.safetensors"), _weights(base / "model.safetensors"))
 
 
-def test_value_head_has_its_own_lr(base, tmp_path, monkeypatch):  # noqa: F811
+def test_policy_lr_option_and_the_value_heads_own_lr(base, tmp_path, monkeypatch):  # noqa: F811
     from harness import engine
     from harness.stages import ppo
 
     seen = {}
     train = engine.train
-    monkeypatch.setattr(engine, "train", lambda *a, **k: seen.update(k) or train(*a, **k))
+    monkeypatch.setattr(engine, "train", lambda cfg, *a, **k: seen.update(k, cfg=cfg) or train(cfg, *a, **k))
     ppo.run(base, base, base, tmp_path / "ppo", SHORT_PPO + ["ppo.iterations=1", "ppo.value_lr_multiplier=50"],
             progress=False)
+    assert seen["cfg"].optim.lr == 1e-3  # ppo.lr, not the paper's scaled default
     assert seen["param_lrs"] == {"value_head.": pytest.approx(50e-3)}
 
 

@@ -49,6 +49,7 @@ class PPOOptions:
     iterations: int = 16
     rollout_batch: int = 64  # prompts per iteration (paper: 512)
     minibatch: int = 16  # sequences per optimiser step (paper: 64)
+    lr: float | None = None  # constant policy lr; None: the paper's 1e-6 scaled by the preset (common.lr_scale)
     beta: float = 0.01  # KL penalty (paper: 0.01 for 7B/13B, 0.005 for 34B/70B)
     clip: float = 0.2
     gamma: float = 1.0
@@ -215,7 +216,8 @@ def run(policy: str | Path, helpful_rm: str | Path, safety_rm: str | Path, out_d
     n_mb = opts.rollout_batch // opts.minibatch
     per_it = n_mb * opts.epochs  # engine steps per iteration
     micro = min(base.run.micro_batch_size, opts.minibatch // world)
-    cfg = common.stage_config(base, lr=PAPER_LR * common.lr_scale(base), max_steps=opts.iterations * per_it,
+    lr = opts.lr if opts.lr is not None else PAPER_LR * common.lr_scale(base)
+    cfg = common.stage_config(base, lr=lr, max_steps=opts.iterations * per_it,
                               warmup=0, min_lr_ratio=1.0, overrides=rest,  # constant lr
                               global_batch_size=opts.minibatch, micro_batch_size=micro,
                               checkpoint_every=per_it * max(1, opts.iterations // 4), eval_every=10**9)
