@@ -19,7 +19,8 @@ ABLATION = Ablation(
     baseline="t1.0",
     seeds=(0, 1),
     probes=(),
-    quick={"tiny-cpu": {**POSTTRAIN_QUICK, "rs.rounds": "1", "rs.prompts": "128", "ppo.iterations": "6"}},
+    quick={"tiny-cpu": {**POSTTRAIN_QUICK, "rs.rounds": "1", "rs.prompts": "128", "ppo.iterations": "6",
+                        "ppo.rollout_batch": "64", "ppo.minibatch": "16"}},  # the sampling study needs no strong PPO
     # the paper's protocol: 10 factual and 10 creative prompts, 25 samples each (fewer samples on tiny-cpu)
     sample_settings={"tiny-cpu": {"prompts": 10, "samples": 16, "max_new_tokens": 48},
                      **{p: {"prompts": 10, "samples": 25, "max_new_tokens": 128}

@@ -46,9 +46,11 @@ PAPER_LR = 1e-6
 
 @dataclass(frozen=True)
 class PPOOptions:
-    iterations: int = 16
-    rollout_batch: int = 64  # prompts per iteration (paper: 512)
-    minibatch: int = 16  # sequences per optimiser step (paper: 64)
+    iterations: int = 8
+    # prompts per iteration (paper: 512). At 64 (before 2026-12-04) tiny-cpu's policy
+    # gradient was noise: the held-out reward and the oracle did not move (BENCHMARKS.md).
+    rollout_batch: int = 256
+    minibatch: int = 32  # sequences per optimiser step (paper: 64)
     lr: float | None = None  # constant policy lr; None: the paper's 1e-6 scaled by the preset (common.lr_scale)
     beta: float = 0.01  # KL penalty (paper: 0.01 for 7B/13B, 0.005 for 34B/70B)
     clip: float = 0.2
@@ -59,7 +61,7 @@ class PPOOptions:
     epochs: int = 1  # passes over each rollout batch
     temperature: float = 1.0
     max_new_tokens: int = common.POSTTRAIN_NEW_TOKENS
-    eval_prompts: int = 32  # early-stopping prompts, held out of the rollouts (at most half the pool)
+    eval_prompts: int = 64  # early-stopping prompts, held out of the rollouts (at most half the pool)
     patience: int = 4
     safety_threshold: float = 0.15
 
