@@ -10,12 +10,8 @@ set -u
 out=${1:?usage: posttrain_gpu.sh OUT_DIR [CHECKPOINT]}
 ckpt=${2:-}
 run=${RUN_DIR:-/tmp/posttrain_gpu_run}
-mkdir -p "$out"
-export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-py=${PYTHON:-python3}
-{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null
-  "$py" -c "import torch, transformers, deepspeed; print('torch', torch.__version__, 'transformers', transformers.__version__, 'deepspeed', deepspeed.__version__)"
-} 2>&1 | tee "$out/versions.txt"
+# shellcheck source=benchmarks/gpu_setup.sh
+source "$(dirname "$0")/gpu_setup.sh"
 
 if [ -n "$ckpt" ]; then
   timeout "${BENCH_TIMEOUT:-120}" "$py" -m harness.stages.bench_rollout --checkpoint "$ckpt" --prompts 64 \

@@ -11,12 +11,8 @@ out=${1:?usage: small_gpu.sh OUT_DIR [STEPS]}
 steps=${2:-300}
 preset=${PRESET:-small-gpu}
 run=${RUN_DIR:-/tmp/small_gpu_run}
-mkdir -p "$out"
-export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-py=${PYTHON:-python3}
-{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null
-  "$py" -c "import torch, transformers, deepspeed; print('torch', torch.__version__, 'transformers', transformers.__version__, 'deepspeed', deepspeed.__version__)"
-} 2>&1 | tee "$out/versions.txt"
+# shellcheck source=benchmarks/gpu_setup.sh
+source "$(dirname "$0")/gpu_setup.sh"
 
 bench_steps=${BENCH_STEPS:-60}
 timeout "${BENCH_TIMEOUT:-200}" "$py" -m harness.bench --preset "$preset" --precisions bf16 --steps "$bench_steps" --rounds 2 \
