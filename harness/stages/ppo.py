@@ -279,14 +279,16 @@ def run(policy: str | Path, helpful_rm: str | Path, safety_rm: str | Path, out_d
                           param_lrs={"value_head.": cfg.optim.lr * opts.value_lr_multiplier},
                           on_start=on_start, stop=stop)
     summary = {"stage": "ppo", "policy": str(policy), "options": asdict(opts), "steps": result.steps,
-               "iterations": result.steps // per_it, "best_iteration": state["best_iteration"],
+               "iterations": result.steps // per_it, "best_iteration": state.get("best_iteration"),
                "early_stopped": result.steps < cfg.run.max_steps,
                "wall_time_s": result.wall_time_s, "started": started, "history": state["history"]}
     if rank == 0:
         from harness.export import export_hf
 
-        export_hf(cfg, result.checkpoint_dir, out_dir / "hf", tokenizer_dir=common.tokenizer_dir(policy, out_dir), run_info=summary,
-                  state=load_policy(best_file))  # the best iteration's policy, not the last
+        # The best iteration's policy, not the last (a run resumed from before best_file existed: the last)
+        best = {"state": load_policy(best_file)} if best_file.exists() else {"tag": result.last_tag, "prefix": "policy."}
+        export_hf(cfg, result.checkpoint_dir, out_dir / "hf", tokenizer_dir=common.tokenizer_dir(policy, out_dir),
+                  run_info=summary, **best)
     if torch.distributed.is_initialized():
         torch.distributed.barrier()
     return summary
