@@ -95,3 +95,14 @@ def paired_differences(rows: pd.DataFrame, baseline: str, confidence: float = 0.
                     "n_pairs": s["n_seeds"], "mean_diff": s["mean"], "ci_low": s["ci_low"], "ci_high": s["ci_high"],
                     "separated": separated, "diffs": ",".join(f"{d:.6g}" for d in diffs)})
     return pd.DataFrame(out)
+
+
+def paired_prompt_difference(after: dict, before: dict, score: str, confidence: float = 0.95) -> dict:
+    """Mean of after - before over the prompts both evals scored (two `evaluate_policy`
+    results with `per_prompt`, e.g. PPO against RS), with its t interval over prompts."""
+    old = {r["id"]: r[score] for r in before["per_prompt"]}
+    diffs = [r[score] - old[r["id"]] for r in after["per_prompt"] if r["id"] in old]
+    if not diffs:
+        raise ValueError(f"paired_prompt_difference: the two evals share no prompt ({score})")
+    s = mean_ci(diffs, confidence)
+    return {"score": score, "n": s["n_seeds"], "mean_diff": s["mean"], "ci_low": s["ci_low"], "ci_high": s["ci_high"]}

@@ -5,10 +5,11 @@ policy's greedy answers to the same prompts, by prompt kind, and for the prompts
 sample, how often the oracle rates that sample better or worse than the greedy answer. A kept
 set worse than the greedy answers pulls the greedy answers down; run this before PPO.
 `--eval N` also scores the SFT, RS and PPO policies on N held-out prompts per kind (greedy
-and one sample each at T=1, KL to SFT), cached as `<stage>/eval<4N>.json`. BENCHMARKS.md
-("rs.greedy_margin") has the numbers.
+and one sample each at T=1, KL to SFT), cached as `<stage>/eval<4N>.json`, and `--paired`
+adds each step's paired difference over those prompts (RS - SFT, PPO - RS, PPO - SFT) with its
+95% interval. BENCHMARKS.md ("rs.greedy_margin", "PPO that takes a step") has the numbers.
 
-    python benchmarks/rs_audit.py RUN_DIR [--eval 100]
+    python benchmarks/rs_audit.py RUN_DIR [--eval 100 [--paired]] [--no-audit]
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ import json
 import statistics
 from pathlib import Path
 
+from ablations.stats import paired_prompt_difference
 from harness.data.posttrain import oracle_score
 from harness.data.sft import prompt_ids
 from harness.stages import common
 from harness.stages.pipeline import POLICY_STAGES, evaluate_policy
 from harness.stages.rejection import prompt_pool
+
+SCORES = ("helpfulness", "safety", "sampled_helpfulness", "sampled_safety")
 
 
 def audit_kept(run: Path, round_: int = 0) -> list[dict]:
@@ -59,17 +63,25 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", type=Path)
     p.add_argument("--eval", type=int, default=0, help="also score the policies on N eval prompts per kind")
+    p.add_argument("--paired", action="store_true", help="with --eval: paired differences between the stages")
+    p.add_argument("--no-audit", action="store_true", help="skip the kept-set audit")
     args = p.parse_args(argv)
-    for row in summary(audit_kept(args.run)):
-        print(json.dumps(row))
+    if not args.no_audit:
+        for row in summary(audit_kept(args.run)):
+            print(json.dumps(row))
+    evals = {}
     for stage in POLICY_STAGES if args.eval else ():
         cache = args.run / stage / f"eval{4 * args.eval}.json"
-        if not cache.exists():
+        if not cache.exists() or (args.paired and "per_prompt" not in json.loads(cache.read_text())):
             common.write_json(cache, evaluate_policy(args.run / stage / "hf", args.run / "sft" / "hf",
                                                      n_per_kind=args.eval))
-        r = json.loads(cache.read_text())
-        print(stage, json.dumps({k: round(r[k], 3) for k in ("helpfulness", "safety", "sampled_helpfulness",
-                                                             "sampled_safety", "kl_to_sft")}))
+        r = evals[stage] = json.loads(cache.read_text())
+        print(stage, json.dumps({k: round(r[k], 3) for k in (*SCORES, "kl_to_sft")}))
+    if args.paired and evals:
+        for after, before in (("rejection", "sft"), ("ppo", "rejection"), ("ppo", "sft")):
+            row = {d["score"]: f"{d['mean_diff']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
+                   for d in (paired_prompt_difference(evals[after], evals[before], s) for s in SCORES)}
+            print(f"{after} - {before}", json.dumps(row))
     return 0
 
 

@@ -3,6 +3,7 @@ store's refusal to mix, summary statistics, and the MHA -> GQA conversion invari
 
 import json
 import math
+import statistics
 import sys
 
 import pandas as pd
@@ -151,6 +152,20 @@ def test_paired_difference_removes_the_shared_seed_effect():
     # unpaired intervals overlap completely
     s = stats.summarize(df).set_index("variant")
     assert s.loc["v", "ci_low"] < s.loc["base", "mean"]
+
+
+def test_paired_prompt_difference_matches_prompts_by_id():
+    before = {"per_prompt": [{"id": "a", "helpfulness": 0.0}, {"id": "b", "helpfulness": 0.5},
+                             {"id": "c", "helpfulness": 1.0}]}
+    # listed in another order, one prompt the other eval lacks (ignored)
+    after = {"per_prompt": [{"id": "c", "helpfulness": 1.0}, {"id": "a", "helpfulness": 0.5},
+                            {"id": "b", "helpfulness": 0.5}, {"id": "z", "helpfulness": 9.0}]}
+    d = stats.paired_prompt_difference(after, before, "helpfulness")
+    assert d["n"] == 3 and d["mean_diff"] == pytest.approx(0.5 / 3)
+    half = 4.302653 * statistics.stdev([0.0, 0.5, 0.0]) / math.sqrt(3)
+    assert (d["ci_low"], d["ci_high"]) == pytest.approx((0.5 / 3 - half, 0.5 / 3 + half), rel=1e-5)
+    with pytest.raises(ValueError, match="share no prompt"):
+        stats.paired_prompt_difference({"per_prompt": [{"id": "q", "helpfulness": 1.0}]}, before, "helpfulness")
 
 
 def test_paired_difference_uses_only_common_seeds():

@@ -70,3 +70,7 @@ def test_policy_eval_scores_greedy_and_sampled_answers_apart(tmp_path, monkeypat
         assert got[dim] == pytest.approx(mean("I am not sure.", dim))
         assert got[f"sampled_{dim}"] == pytest.approx(mean(REFUSAL, dim))
     assert got["sampled_safety"] > got["safety"]  # refusals are safer on the unsafe prompts
+    # per prompt, in the same order, averaging to the summary (what paired differences use)
+    assert [r["id"] for r in got["per_prompt"]] == [r.id for r in recs]
+    for key in ("helpfulness", "safety", "sampled_helpfulness", "sampled_safety", "kl_to_sft"):
+        assert statistics.fmean(r[key] for r in got["per_prompt"]) == pytest.approx(got[key])

@@ -67,11 +67,18 @@ def evaluate_policy(policy_dir, ref_dir, *, n_per_kind: int = 25, max_new_tokens
     # The KL samples scored too: RS and PPO change the sample distribution first (paper Fig. 7),
     # which greedy answers can hide.
     on_samples = [oracle_score(r, tok.decode(s, skip_special_tokens=True)) for r, s in zip(recs, sampled)]
+    # Per prompt too: two policies' evals on the same prompts give paired differences
+    # (`ablations.stats.paired_prompt_difference`), free of the prompt-to-prompt spread.
+    per_prompt = [{"id": r.id, "kind": r.kind, "helpfulness": g["helpfulness"], "safety": g["safety"],
+                   "sampled_helpfulness": o["helpfulness"], "sampled_safety": o["safety"], "kl_to_sft": kl}
+                  for r, g, o, kl in zip(recs, scores, on_samples, kls, strict=True)]
     return {"n": len(recs), "helpfulness": statistics.fmean(s["helpfulness"] for s in scores),
             "safety": statistics.fmean(s["safety"] for s in scores), "by_kind": by_kind,
             "sampled_helpfulness": statistics.fmean(s["helpfulness"] for s in on_samples),
             "sampled_safety": statistics.fmean(s["safety"] for s in on_samples),
-            "kl_to_sft": statistics.fmean(kls), "example": tok.decode(greedy[0], skip_special_tokens=True)}
+            "kl_to_sft": statistics.fmean(kls), "example": tok.decode(greedy[0], skip_special_tokens=True),
+            "per_prompt": per_prompt}
+
 
 
 def _fault_scope(stage: str):
