@@ -72,10 +72,11 @@ def main(argv=None) -> int:
     evals = {}
     for stage in POLICY_STAGES if args.eval else ():
         cache = args.run / stage / f"eval{4 * args.eval}.json"
-        if not cache.exists() or (args.paired and "per_prompt" not in json.loads(cache.read_text())):
-            common.write_json(cache, evaluate_policy(args.run / stage / "hf", args.run / "sft" / "hf",
-                                                     n_per_kind=args.eval))
-        r = evals[stage] = json.loads(cache.read_text())
+        r = json.loads(cache.read_text()) if cache.exists() else {}
+        if not r or (args.paired and "per_prompt" not in r):  # caches from before per_prompt existed
+            r = evaluate_policy(args.run / stage / "hf", args.run / "sft" / "hf", n_per_kind=args.eval)
+            common.write_json(cache, r)
+        evals[stage] = r
         print(stage, json.dumps({k: round(r[k], 3) for k in (*SCORES, "kl_to_sft")}))
     if args.paired and evals:
         for after, before in (("rejection", "sft"), ("ppo", "rejection"), ("ppo", "sft")):

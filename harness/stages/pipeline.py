@@ -52,8 +52,6 @@ def evaluate_policy(policy_dir, ref_dir, *, n_per_kind: int = 25, max_new_tokens
     eos = tok.eos_token_id
     greedy = common.sample(model, p_ids, max_new_tokens=max_new_tokens, temperature=0.0, seed=seed, pad_id=eos, eos_id=eos)
     scores = [oracle_score(r, tok.decode(g, skip_special_tokens=True)) for r, g in zip(recs, greedy)]
-    by_kind = {k: {d: statistics.fmean(s[d] for r, s in zip(recs, scores) if r.kind == k)
-                   for d in ("helpfulness", "safety")} for k in KINDS}
     sampled = common.sample(model, p_ids, max_new_tokens=max_new_tokens, temperature=1.0, seed=seed, pad_id=eos, eos_id=eos)
     seqs = [p + s for p, s in zip(p_ids, sampled)]
     ids, attn = pad_right(seqs, eos)
@@ -67,17 +65,19 @@ def evaluate_policy(policy_dir, ref_dir, *, n_per_kind: int = 25, max_new_tokens
     # The KL samples scored too: RS and PPO change the sample distribution first (paper Fig. 7),
     # which greedy answers can hide.
     on_samples = [oracle_score(r, tok.decode(s, skip_special_tokens=True)) for r, s in zip(recs, sampled)]
-    # Per prompt too: two policies' evals on the same prompts give paired differences
+    # Kept per prompt too: two policies' evals on the same prompts give paired differences
     # (`ablations.stats.paired_prompt_difference`), free of the prompt-to-prompt spread.
     per_prompt = [{"id": r.id, "kind": r.kind, "helpfulness": g["helpfulness"], "safety": g["safety"],
                    "sampled_helpfulness": o["helpfulness"], "sampled_safety": o["safety"], "kl_to_sft": kl}
                   for r, g, o, kl in zip(recs, scores, on_samples, kls, strict=True)]
-    return {"n": len(recs), "helpfulness": statistics.fmean(s["helpfulness"] for s in scores),
-            "safety": statistics.fmean(s["safety"] for s in scores), "by_kind": by_kind,
-            "sampled_helpfulness": statistics.fmean(s["helpfulness"] for s in on_samples),
-            "sampled_safety": statistics.fmean(s["safety"] for s in on_samples),
-            "kl_to_sft": statistics.fmean(kls), "example": tok.decode(greedy[0], skip_special_tokens=True),
-            "per_prompt": per_prompt}
+
+    def mean(key, kind=None):
+        return statistics.fmean(r[key] for r in per_prompt if kind in (None, r["kind"]))
+
+    keys = ("helpfulness", "safety", "sampled_helpfulness", "sampled_safety", "kl_to_sft")
+    return {"n": len(recs), **{k: mean(k) for k in keys},
+            "by_kind": {k: {d: mean(d, k) for d in ("helpfulness", "safety")} for k in KINDS},
+            "example": tok.decode(greedy[0], skip_special_tokens=True), "per_prompt": per_prompt}
 
 
 

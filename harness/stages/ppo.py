@@ -181,12 +181,6 @@ def save_policy(model, path: Path) -> None:
     tmp.replace(path)
 
 
-def load_policy(path: Path) -> dict:
-    from safetensors.torch import load_file
-
-    return load_file(str(path))
-
-
 def rollout_and_heldout_prompts(base, n_heldout: int) -> tuple[list, list]:
     """The RL prompt pool split into rollout prompts and `n_heldout` early-stopping prompts
     (seeded). The held-out ones are not the "eval" split: that one scores the final policy
@@ -283,10 +277,12 @@ def run(policy: str | Path, helpful_rm: str | Path, safety_rm: str | Path, out_d
                "early_stopped": result.steps < cfg.run.max_steps,
                "wall_time_s": result.wall_time_s, "started": started, "history": state["history"]}
     if rank == 0:
+        from safetensors.torch import load_file
+
         from harness.export import export_hf
 
         # The best iteration's policy, not the last (a run resumed from before best_file existed: the last)
-        best = {"state": load_policy(best_file)} if best_file.exists() else {"tag": result.last_tag, "prefix": "policy."}
+        best = {"state": load_file(str(best_file))} if best_file.exists() else {"tag": result.last_tag, "prefix": "policy."}
         export_hf(cfg, result.checkpoint_dir, out_dir / "hf", tokenizer_dir=common.tokenizer_dir(policy, out_dir),
                   run_info=summary, **best)
     if torch.distributed.is_initialized():
