@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -9,7 +10,7 @@ import pytest
 import torch
 
 from harness.data.posttrain import PreferencePair
-from harness.data.preference import load_preference_file, rm_mix, write_preference_file
+from harness.data.preference import load_preference_file, rm_mix, split_heldout, write_preference_file
 from harness.data.realdata import DataFormatError
 from harness.stages.reward import MARGINS, margin_loss, make_loss
 
@@ -130,3 +131,41 @@ def test_on_policy_pairs_join_the_training_mix_and_get_their_own_test_sets(base,
     with pytest.raises(ValueError, match="rm.on_policy_prompts needs the generated world"):
         reward.run(base, tmp_path / "rm1", over + [f"rm.pairs={tmp_path / 'rm' / 'on_policy_pairs.jsonl'}"],
                    progress=False)
+
+
+def test_second_rm_reads_back_the_on_policy_pairs_sampled_for_the_first(base, tmp_path, monkeypatch):  # noqa: F811
+    """The pipeline's safety RM reuses the helpfulness RM's on-policy pairs (same init, same
+    sampling options) instead of sampling again; other sampling options sample anew."""
+    from harness.data.posttrain import REFUSAL
+    from harness.stages import common, reward
+
+    calls = []
+
+    def two_answers(model, prompts, **kw):
+        calls.append(len(prompts))
+        tok = common.load_tokenizer_from(base)
+        texts = ["I am not sure.", REFUSAL]
+        return [tok.encode(texts[i % 2], add_special_tokens=False) + [tok.eos_token_id] for i in range(len(prompts))]
+
+    monkeypatch.setattr(common, "sample", two_answers)
+    over = ["run.max_steps=1", "rm.on_policy_prompts=40", "rm.on_policy_k=2"]
+    reward.run(base, tmp_path / "help", over + ["rm.kind=helpfulness"], progress=False)
+    assert calls == [80]  # 40 prompts x 2 samples
+    # Mark the written pairs: a reader that samples again would not see the mark.
+    written = load_preference_file(tmp_path / "help" / "on_policy_pairs.jsonl")
+    marked = [dataclasses.replace(p, chosen=p.chosen + " (read back)") for p in written]
+    write_preference_file(marked, tmp_path / "help" / "on_policy_pairs.jsonl")
+    mixed = []
+    monkeypatch.setattr(reward, "rm_mix", lambda kind, h, s, seed: mixed.append(h + s) or rm_mix(kind, h, s, seed=seed))
+    second = reward.run(base, tmp_path / "safe", over + ["rm.kind=safety"], progress=False,
+                        reuse_on_policy_from=tmp_path / "help")
+    assert calls == [80]
+    # Its train part (held-out pairs cut per dimension) reached the mix.
+    train_part = sum(len(split_heldout([p for p in marked if p.dimension == d], 0.2, 0)[0]) for d in ("helpfulness", "safety"))
+    assert sum(p.chosen.endswith("(read back)") for p in mixed[0]) == train_part > 0
+    assert ((tmp_path / "safe" / "on_policy_pairs.jsonl").read_text()
+            == (tmp_path / "help" / "on_policy_pairs.jsonl").read_text())  # each RM folder keeps its pairs
+    assert {r["task"] for r in second["accuracy"]} >= {"rm_safety/safety_policy_test", "rm_safety/helpfulness_policy_test"}
+    reward.run(base, tmp_path / "safe_t", over + ["rm.kind=safety", "rm.on_policy_temperature=0.5"], progress=False,
+               reuse_on_policy_from=tmp_path / "help")
+    assert calls == [80, 80]

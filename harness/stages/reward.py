@@ -11,6 +11,9 @@ Paper defaults (sec. 3.2.2, Table 27): one epoch, lr 1e-5 (scaled by preset) cos
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -160,8 +163,44 @@ def sample_on_policy(init, base, tok, opts: RewardOptions) -> dict[str, list]:
     return on_policy_pairs(world, {r.id: texts[i * k:(i + 1) * k] for i, r in enumerate(recs)}, base.run.seed)
 
 
+ON_POLICY_PAIRS, ON_POLICY_KEY = "on_policy_pairs.jsonl", "on_policy_key.json"
+
+
+def on_policy_key(init, base, opts: RewardOptions) -> dict:
+    """What the on-policy pairs depend on: the init checkpoint (its run.json names the run that
+    wrote it), the seed, the world and the sampling options; not the RM's kind."""
+    info = Path(common.checkpoint_info(init, "reward model init checkpoint")["_folder"]) / common.RUN_FILE
+    return {"init": str(info.parent.resolve()), "init_run": hashlib.sha256(info.read_bytes()).hexdigest(),
+            "seed": base.run.seed, "world_size": base.data.world_size,
+            **{k: v for k, v in asdict(opts).items() if k.startswith("on_policy_")}}
+
+
+def on_policy_pairs_for(init, base, tok, opts: RewardOptions, out_dir: Path, reuse_from=None) -> dict[str, list]:
+    """`sample_on_policy`, once per init and sampling options: pairs already written under the
+    same key in `out_dir` (a resumed stage) or `reuse_from` (the pipeline's helpfulness RM, for
+    its safety RM: the same samples, minutes of generation) are read back instead. Each run
+    writes its pairs and then the key, so a run killed between the two samples again."""
+    from harness.data.preference import write_preference_file
+
+    key, out_dir = on_policy_key(init, base, opts), Path(out_dir)
+    found = [f for f in (out_dir, *([Path(reuse_from)] if reuse_from else []))
+             if (f / ON_POLICY_KEY).exists() and json.loads((f / ON_POLICY_KEY).read_text()) == key]
+    if found:
+        pairs = [dataclasses.replace(p, source="world") for p in load_preference_file(found[0] / ON_POLICY_PAIRS)]
+        fresh = {dim: [p for p in pairs if p.dimension == dim] for dim in ("helpfulness", "safety")}
+    else:
+        fresh = sample_on_policy(init, base, tok, opts)
+    if engine.init_distributed()[0] == 0 and found[:1] != [out_dir]:
+        # Every RM folder keeps the pairs it trained on.
+        write_preference_file(fresh["helpfulness"] + fresh["safety"], out_dir / ON_POLICY_PAIRS)
+        common.write_json(out_dir / ON_POLICY_KEY, key)
+    return fresh
+
+
 def run(init: str | Path, out_dir: str | Path, overrides: list[str] | None = None, *, resume: bool = False,
-        progress: bool = True) -> dict:
+        progress: bool = True, reuse_on_policy_from: str | Path | None = None) -> dict:
+    """Train one RM. `reuse_on_policy_from`: a folder whose on-policy pairs to read back when
+    they were sampled from the same init with the same options (`on_policy_pairs_for`)."""
     mine, rest = common.split_overrides(list(overrides or []), "rm")
     opts = common.parse_options(RewardOptions, mine, "rm")
     if opts.margin not in MARGINS:
@@ -189,16 +228,12 @@ def run(init: str | Path, out_dir: str | Path, overrides: list[str] | None = Non
     s_train, s_test = split_heldout(safety, opts.heldout_fraction, base.run.seed) if safety else ([], [])
     tests = [("helpfulness", h_test), ("safety", s_test)]
     if opts.on_policy_prompts > 0:
-        fresh = sample_on_policy(init, base, tok, opts)
+        fresh = on_policy_pairs_for(init, base, tok, opts, out_dir, reuse_on_policy_from)
         for dim, train_part in (("helpfulness", h_train), ("safety", s_train)):
             if fresh[dim]:
                 tr, te = split_heldout(fresh[dim], opts.heldout_fraction, base.run.seed)
                 train_part += tr
                 tests.append((f"{dim}_policy", te))
-        if rank == 0:
-            from harness.data.preference import write_preference_file
-
-            write_preference_file(fresh["helpfulness"] + fresh["safety"], out_dir / "on_policy_pairs.jsonl")
     train = rm_mix(opts.kind, h_train, s_train, seed=base.run.seed)
     train = train[:max(1, round(len(train) * opts.data_fraction))]
 
