@@ -7,7 +7,7 @@
   reward   --init SFT/hf --out DIR [--kind helpfulness|safety] [--margin none|small|large] [--pairs F.jsonl]
   rejection --policy SFT/hf --helpful-rm RM/hf --safety-rm RM/hf --out DIR [rs.key=value ...]
   ppo      --policy RS/hf --helpful-rm RM/hf --safety-rm RM/hf --out DIR [ppo.key=value ...]
-  pipeline --preset tiny-cpu --out DIR [--until STAGE] [section.key=value | sft.|rm.|rs.|ppo.key=value ...]
+  pipeline --preset tiny-cpu --out DIR [--until STAGE] [--paper-defaults] [section.key=value | sft.|rm.|rs.|ppo.key=value ...]
   generate --checkpoint DIR [--adapter DIR] [--temperature T] [--prompt TEXT ...]   (stdin if no --prompt)
 
 Runs under launchers unchanged:
@@ -79,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("--out", required=True)
     q.add_argument("--no-progress", action="store_true")
     q.add_argument("--no-eval", action="store_true", help="skip the oracle/KL evaluation after policy stages")
+    q.add_argument("--paper-defaults", action="store_true",
+                   help="the stages' own (paper) defaults, without the generated world's recipe (pipeline.WORLD_RECIPE)")
     q.add_argument("--until", default="ppo", help="last stage to run (pretrain, sft, rm_helpfulness, rm_safety, "
                    "rejection, ppo)")
     q.add_argument("overrides", nargs="*", metavar="key=value")
@@ -161,7 +163,7 @@ def _post(args) -> int:
         from harness.stages import pipeline
 
         report = pipeline.run(args.preset, args.out, over, progress=progress, evaluate=not args.no_eval,
-                              until=args.until)
+                              until=args.until, recipe=not args.paper_defaults)
         print(json.dumps({"total_wall_time_s": report["total_wall_time_s"], "out": args.out}))
         return 0
     from harness.stages import ppo, rejection, reward, sft

@@ -11,7 +11,20 @@ from support import run_cli
 
 TINY = ["run.max_steps=12", "run.checkpoint_every=6", "sft.epochs=0.2", "rm.epochs=0.1", "rs.rounds=1", "rs.k=2",
         "rs.prompts=8", "rs.max_new_tokens=16", "ppo.iterations=2", "ppo.rollout_batch=8", "ppo.minibatch=4",
-        "ppo.max_new_tokens=16", "ppo.eval_prompts=4"]
+        "ppo.max_new_tokens=16", "ppo.eval_prompts=4", "rm.on_policy_prompts=8", "rm.on_policy_max_new_tokens=16"]
+
+
+def test_world_recipe_fills_only_what_the_overrides_leave():
+    from harness.stages.pipeline import WORLD_RECIPE, world_recipe
+
+    assert world_recipe([]) == [f"{k}={v}" for k, v in WORLD_RECIPE.items()]
+    mine = world_recipe(["ppo.lr=1e-5", "rs.rounds=2", "run.seed=3"])
+    assert "ppo.lr=3e-5" not in mine and not any(o.startswith("rs.rounds=") for o in mine)
+    assert "sft.flawed_fraction=0.3" in mine and "rs.greedy_margin=1.0" in mine
+    # Own data: nothing that needs the generated world's oracle or its demonstrations.
+    own = world_recipe(["rm.pairs=/data/hh.jsonl", "sft.data=alpaca"])
+    assert not any(o.startswith(("rm.on_policy_prompts=", "sft.flawed_fraction=")) for o in own)
+    assert "ppo.lr=3e-5" in own
 
 
 @pytest.mark.slow
@@ -36,6 +49,12 @@ def test_pipeline_killed_in_ppo_resumes_there(tmp_path):
     assert steps == [1, 2, 3, 4]  # the killed run's step 3 dropped, redone once
     report = json.loads((out / "pipeline.json").read_text())
     assert set(report["stages"]) >= {"pretrain", "sft", "rm_helpfulness", "rm_safety", "rejection", "ppo"}
+    # The world recipe filled what TINY leaves open, and reached the stages.
+    assert "sft.flawed_fraction=0.3" in report["recipe"] and "ppo.lr=3e-5" in report["recipe"]
+    assert not any(o.startswith("rs.rounds=") for o in report["recipe"])
+    assert json.loads((out / "ppo" / "hf" / "run.json").read_text())["options"]["lr"] == 3e-5
+    # The safety RM trained on the helpfulness RM's on-policy pairs, not a second sample.
+    assert (out / "rm_safety" / "on_policy_key.json").read_text() == (out / "rm_helpfulness" / "on_policy_key.json").read_text()
 
 
 def test_policy_eval_scores_greedy_and_sampled_answers_apart(tmp_path, monkeypatch):
