@@ -100,8 +100,18 @@ def paired_differences(rows: pd.DataFrame, baseline: str, confidence: float = 0.
 def paired_prompt_difference(after: dict, before: dict, score: str, confidence: float = 0.95) -> dict:
     """Mean of after - before over the prompts both evals scored (two `evaluate_policy`
     results with `per_prompt`, e.g. PPO against RS), with its t interval over prompts."""
-    old = {r["id"]: r[score] for r in before["per_prompt"]}
-    diffs = [r[score] - old[r["id"]] for r in after["per_prompt"] if r["id"] in old]
+    return pooled_prompt_difference([(after, before)], score, confidence)
+
+
+def pooled_prompt_difference(pairs: list[tuple[dict, dict]], score: str, confidence: float = 0.95) -> dict:
+    """`paired_prompt_difference` over several (after, before) eval pairs at once, e.g. one per
+    seed: prompts are matched by id within each pair (seeds have their own worlds, so ids
+    repeat across pairs), then all differences share one mean and t interval. The interval
+    covers the spread over prompts of these runs, not a new seed's training noise."""
+    diffs = []
+    for after, before in pairs:
+        old = {r["id"]: r[score] for r in before["per_prompt"]}
+        diffs += [r[score] - old[r["id"]] for r in after["per_prompt"] if r["id"] in old]
     if not diffs:
         raise ValueError(f"paired_prompt_difference: the two evals share no prompt ({score})")
     s = mean_ci(diffs, confidence)

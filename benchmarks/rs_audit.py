@@ -7,9 +7,10 @@ set worse than the greedy answers pulls the greedy answers down; run this before
 `--eval N` also scores the SFT, RS and PPO policies on N held-out prompts per kind (greedy
 and one sample each at T=1, KL to SFT), cached as `<stage>/eval<4N>.json`, and `--paired`
 adds each step's paired difference over those prompts (RS - SFT, PPO - RS, PPO - SFT) with its
-95% interval. BENCHMARKS.md ("rs.greedy_margin", "PPO that takes a step") has the numbers.
+95% interval; with several run folders (seeds) also the differences pooled over all their
+prompts. BENCHMARKS.md ("rs.greedy_margin", "PPO that takes a step") has the numbers.
 
-    python benchmarks/rs_audit.py RUN_DIR [--eval 100 [--paired]] [--no-audit]
+    python benchmarks/rs_audit.py RUN_DIR [RUN_DIR ...] [--eval 100 [--paired]] [--no-audit]
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import json
 import statistics
 from pathlib import Path
 
-from ablations.stats import paired_prompt_difference
+from ablations.stats import paired_prompt_difference, pooled_prompt_difference
 from harness.data.posttrain import oracle_score
 from harness.data.sft import prompt_ids
 from harness.stages import common
@@ -59,30 +60,52 @@ def summary(rows: list[dict]) -> list[dict]:
     return out
 
 
+def stage_evals(run: Path, n_per_kind: int, need_per_prompt: bool) -> dict:
+    evals = {}
+    for stage in POLICY_STAGES:
+        cache = run / stage / f"eval{4 * n_per_kind}.json"
+        r = json.loads(cache.read_text()) if cache.exists() else {}
+        if not r or (need_per_prompt and "per_prompt" not in r):  # caches from before per_prompt existed
+            r = evaluate_policy(run / stage / "hf", run / "sft" / "hf", n_per_kind=n_per_kind)
+            common.write_json(cache, r)
+        evals[stage] = r
+    return evals
+
+
+STEPS = (("rejection", "sft"), ("ppo", "rejection"), ("ppo", "sft"))
+
+
+def interval(d: dict) -> str:
+    return f"{d['mean_diff']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("run", type=Path)
+    p.add_argument("runs", type=Path, nargs="+", metavar="run")
     p.add_argument("--eval", type=int, default=0, help="also score the policies on N eval prompts per kind")
     p.add_argument("--paired", action="store_true", help="with --eval: paired differences between the stages")
     p.add_argument("--no-audit", action="store_true", help="skip the kept-set audit")
     args = p.parse_args(argv)
-    if not args.no_audit:
-        for row in summary(audit_kept(args.run)):
-            print(json.dumps(row))
-    evals = {}
-    for stage in POLICY_STAGES if args.eval else ():
-        cache = args.run / stage / f"eval{4 * args.eval}.json"
-        r = json.loads(cache.read_text()) if cache.exists() else {}
-        if not r or (args.paired and "per_prompt" not in r):  # caches from before per_prompt existed
-            r = evaluate_policy(args.run / stage / "hf", args.run / "sft" / "hf", n_per_kind=args.eval)
-            common.write_json(cache, r)
-        evals[stage] = r
-        print(stage, json.dumps({k: round(r[k], 3) for k in (*SCORES, "kl_to_sft")}))
-    if args.paired and evals:
-        for after, before in (("rejection", "sft"), ("ppo", "rejection"), ("ppo", "sft")):
-            row = {d["score"]: f"{d['mean_diff']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
-                   for d in (paired_prompt_difference(evals[after], evals[before], s) for s in SCORES)}
-            print(f"{after} - {before}", json.dumps(row))
+    per_run = []
+    for run in args.runs:
+        print(f"== {run}")
+        if not args.no_audit:
+            for row in summary(audit_kept(run)):
+                print(json.dumps(row))
+        if not args.eval:
+            continue
+        evals = stage_evals(run, args.eval, args.paired)
+        per_run.append(evals)
+        for stage, r in evals.items():
+            print(stage, json.dumps({k: round(r[k], 3) for k in (*SCORES, "kl_to_sft")}))
+        for after, before in STEPS if args.paired else ():
+            print(f"{after} - {before}", json.dumps({s: interval(paired_prompt_difference(evals[after], evals[before], s))
+                                                   for s in SCORES}))
+    if args.paired and len(per_run) > 1:
+        print(f"== pooled over {len(per_run)} runs (prompts matched within each run)")
+        for after, before in STEPS:
+            print(f"{after} - {before}", json.dumps({s: interval(pooled_prompt_difference(
+                [(e[after], e[before]) for e in per_run], s)) for s in SCORES}))
     return 0
 
 

@@ -168,6 +168,20 @@ def test_paired_prompt_difference_matches_prompts_by_id():
         stats.paired_prompt_difference({"per_prompt": [{"id": "q", "helpfulness": 1.0}]}, before, "helpfulness")
 
 
+def test_pooled_prompt_difference_matches_ids_within_each_pair_only():
+    seed0 = ({"per_prompt": [{"id": "a", "h": 1.0}, {"id": "b", "h": 1.0}]},
+             {"per_prompt": [{"id": "a", "h": 0.0}, {"id": "b", "h": 0.5}]})
+    # the same ids name other prompts in another seed's world
+    seed1 = ({"per_prompt": [{"id": "a", "h": 0.0}, {"id": "b", "h": 0.5}]},
+             {"per_prompt": [{"id": "b", "h": 0.5}, {"id": "a", "h": 0.5}]})
+    d = stats.pooled_prompt_difference([seed0, seed1], "h")
+    diffs = [1.0, 0.5, -0.5, 0.0]
+    assert d["n"] == 4 and d["mean_diff"] == pytest.approx(statistics.fmean(diffs))
+    half = 3.182446 * statistics.stdev(diffs) / 2
+    assert (d["ci_low"], d["ci_high"]) == pytest.approx((0.25 - half, 0.25 + half), rel=1e-5)
+    assert stats.pooled_prompt_difference([seed0], "h") == stats.paired_prompt_difference(*seed0, "h")
+
+
 def test_paired_difference_uses_only_common_seeds():
     df = pd.concat([_rows({"base": [1.0, 2.0], "v": [1.5, 2.5, 9.0]})])
     p = stats.paired_differences(df, "base").iloc[0]
