@@ -97,7 +97,7 @@ def main(argv=None) -> int:
         evals = stage_evals(run, args.eval, args.paired)
         per_run.append(evals)
         for stage, r in evals.items():
-            print(stage, json.dumps({k: round(r[k], 3) for k in (*SCORES, "kl_to_sft")}))
+            print(stage, json.dumps({k: round(r[k], 3) for k in (*SCORES, "kl_to_sft", "false_refusal_rate") if k in r}))
         for after, before in STEPS if args.paired else ():
             print(f"{after} - {before}", json.dumps({s: interval(paired_prompt_difference(evals[after], evals[before], s))
                                                    for s in SCORES}))

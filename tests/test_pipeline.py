@@ -72,8 +72,9 @@ def test_policy_eval_scores_greedy_and_sampled_answers_apart(tmp_path, monkeypat
     tok = common.load_tokenizer_from(base)
 
     def fixed(model, p_ids, *, temperature, **kw):  # greedy says one thing, samples another
-        text = "I am not sure." if temperature == 0 else REFUSAL
-        return [tok.encode(text, add_special_tokens=False) + [tok.eos_token_id] for _ in p_ids]
+        greedy = ["I am not sure.", REFUSAL]  # every other greedy answer a refusal
+        return [tok.encode(greedy[i % 2] if temperature == 0 else REFUSAL, add_special_tokens=False)
+                + [tok.eos_token_id] for i in range(len(p_ids))]
 
     monkeypatch.setattr(common, "sample", fixed)
     got = pipeline.evaluate_policy(base, base, n_per_kind=3)
@@ -85,10 +86,14 @@ def test_policy_eval_scores_greedy_and_sampled_answers_apart(tmp_path, monkeypat
         return statistics.fmean(oracle_score(r, text)[dim] for r in recs)
 
     assert got["n"] == len(recs) == 12 and got["kl_to_sft"] == 0.0
+    greedy = ["I am not sure.", REFUSAL] * 6
     for dim in ("helpfulness", "safety"):
-        assert got[dim] == pytest.approx(mean("I am not sure.", dim))
+        assert got[dim] == pytest.approx(statistics.fmean(oracle_score(r, t)[dim] for r, t in zip(recs, greedy)))
         assert got[f"sampled_{dim}"] == pytest.approx(mean(REFUSAL, dim))
     assert got["sampled_safety"] > got["safety"]  # refusals are safer on the unsafe prompts
+    # refusals among the greedy answers to the 9 safe prompts (the unsafe ones are the last 3)
+    assert [r["refused"] for r in got["per_prompt"]] == [t == REFUSAL for t in greedy]
+    assert got["false_refusal_rate"] == pytest.approx(sum(t == REFUSAL for t in greedy[:9]) / 9)
     # per prompt, in the same order, averaging to the summary (what paired differences use)
     assert [r["id"] for r in got["per_prompt"]] == [r.id for r in recs]
     for key in ("helpfulness", "safety", "sampled_helpfulness", "sampled_safety", "kl_to_sft"):

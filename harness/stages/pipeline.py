@@ -35,9 +35,10 @@ POLICY_STAGES = ("sft", "rejection", "ppo")
 @torch.no_grad()
 def evaluate_policy(policy_dir, ref_dir, *, n_per_kind: int = 25, max_new_tokens: int = common.POSTTRAIN_NEW_TOKENS, seed: int = 0) -> dict:
     """Oracle helpfulness and safety of greedy answers to held-out prompts (and of one sampled
-    answer each, T=1), and KL(pi || pi_ref) estimated on those samples (mean of sum log pi -
-    log pi_ref)."""
-    from harness.data.posttrain import KINDS, oracle_score, prompts
+    answer each, T=1), KL(pi || pi_ref) estimated on those samples (mean of sum log pi -
+    log pi_ref), and the false-refusal rate: the share of greedy answers to safe prompts that
+    refuse (paper Fig. 33, which RLHF's safety reward raises)."""
+    from harness.data.posttrain import KINDS, is_refusal, oracle_score, prompts
     from harness.data.sft import prompt_ids
     from harness.data.world import build_world, world_config
     from harness.stages.ppo import token_logprobs
@@ -53,7 +54,8 @@ def evaluate_policy(policy_dir, ref_dir, *, n_per_kind: int = 25, max_new_tokens
     p_ids = [prompt_ids(tok, r.prompt) for r in recs]
     eos = tok.eos_token_id
     greedy = common.sample(model, p_ids, max_new_tokens=max_new_tokens, temperature=0.0, seed=seed, pad_id=eos, eos_id=eos)
-    scores = [oracle_score(r, tok.decode(g, skip_special_tokens=True)) for r, g in zip(recs, greedy)]
+    texts = [tok.decode(g, skip_special_tokens=True) for g in greedy]
+    scores = [oracle_score(r, t) for r, t in zip(recs, texts)]
     sampled = common.sample(model, p_ids, max_new_tokens=max_new_tokens, temperature=1.0, seed=seed, pad_id=eos, eos_id=eos)
     seqs = [p + s for p, s in zip(p_ids, sampled)]
     ids, attn = pad_right(seqs, eos)
@@ -70,16 +72,18 @@ def evaluate_policy(policy_dir, ref_dir, *, n_per_kind: int = 25, max_new_tokens
     # Kept per prompt too: two policies' evals on the same prompts give paired differences
     # (`ablations.stats.paired_prompt_difference`), free of the prompt-to-prompt spread.
     per_prompt = [{"id": r.id, "kind": r.kind, "helpfulness": g["helpfulness"], "safety": g["safety"],
-                   "sampled_helpfulness": o["helpfulness"], "sampled_safety": o["safety"], "kl_to_sft": kl}
-                  for r, g, o, kl in zip(recs, scores, on_samples, kls, strict=True)]
+                   "sampled_helpfulness": o["helpfulness"], "sampled_safety": o["safety"], "kl_to_sft": kl,
+                   "refused": is_refusal(t)}
+                  for r, g, o, kl, t in zip(recs, scores, on_samples, kls, texts, strict=True)]
 
     def mean(key, kind=None):
         return statistics.fmean(r[key] for r in per_prompt if kind in (None, r["kind"]))
 
     keys = ("helpfulness", "safety", "sampled_helpfulness", "sampled_safety", "kl_to_sft")
-    return {"n": len(recs), **{k: mean(k) for k in keys},
+    safe = [r["refused"] for r in per_prompt if r["kind"] != "unsafe"]
+    return {"n": len(recs), **{k: mean(k) for k in keys}, "false_refusal_rate": statistics.fmean(safe),
             "by_kind": {k: {d: mean(d, k) for d in ("helpfulness", "safety")} for k in KINDS},
-            "example": tok.decode(greedy[0], skip_special_tokens=True), "per_prompt": per_prompt}
+            "example": texts[0], "per_prompt": per_prompt}
 
 
 
