@@ -151,8 +151,6 @@ def reward_losses() -> list[float]:
     """Reward model: the stock scalar-head RM (`rm_from_pretrained` of a random tiny Llama,
     head seeded), chosen + rejected in one forward, the paper's margin loss with the
     stage's default margin table, on fixed preference pairs cycling through every rating."""
-    import torch
-
     from harness.data.posttrain import PreferencePair
     from harness.model import build_model
     from harness.stages import reward
@@ -164,8 +162,7 @@ def reward_losses() -> list[float]:
                             reward.RATING_INDEX[i % 4], "helpfulness") for i in range(48)]
     with tempfile.TemporaryDirectory(prefix="bench-rm-") as tmp:
         build_model(cfg.model, seed=0).save_pretrained(tmp)
-        torch.manual_seed(0)  # the new score head's init
-        model = reward.rm_from_pretrained(tmp)
+        model = reward.rm_from_pretrained(tmp, seed=0)
     loss_fn = reward.make_loss(reward.MARGINS[reward.RewardOptions().margin])
     return train_losses(cfg, loss_fn, lambda s, m: reward.collate(tok, pairs[(s * mb) % 48:(s * mb) % 48 + mb],
                                                                   cfg.data.seq_len), model)

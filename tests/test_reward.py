@@ -133,6 +133,22 @@ def test_on_policy_pairs_join_the_training_mix_and_get_their_own_test_sets(base,
                    progress=False)
 
 
+def test_new_score_head_depends_on_the_seed_only(base):  # noqa: F811
+    """Whatever ran before in the process (on-policy sampling reseeds torch), the RM's new head
+    is the seed's."""
+    from harness.stages import common, reward
+
+    folder = common.checkpoint_info(base)["_folder"]
+    torch.manual_seed(123)
+    first = reward.rm_from_pretrained(folder, seed=5).score.weight.detach().clone()
+    torch.rand(1000)
+    assert torch.equal(reward.rm_from_pretrained(folder, seed=5).score.weight, first)
+    assert not torch.equal(reward.rm_from_pretrained(folder, seed=6).score.weight, first)
+    state = torch.get_rng_state()
+    reward.rm_from_pretrained(folder, seed=7)
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's RNG stream is left alone
+
+
 def test_second_rm_reads_back_the_on_policy_pairs_sampled_for_the_first(base, tmp_path, monkeypatch):  # noqa: F811
     """The pipeline's safety RM reuses the helpfulness RM's on-policy pairs (same init, same
     sampling options) instead of sampling again; other sampling options sample anew."""

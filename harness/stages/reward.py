@@ -93,16 +93,20 @@ def load_reward_model(folder, what: str = "reward model"):
     return rm_from_pretrained(info["_folder"]).eval(), info
 
 
-def rm_from_pretrained(folder):
+def rm_from_pretrained(folder, seed: int = 0):
     """A scalar-head RM from an HF folder. From a causal LM the head is new and lm_head
-    unused: transformers' load report says so on every load, which is expected here."""
+    unused: transformers' load report says so on every load, which is expected here. The new
+    head is drawn from `seed`, not from whatever the process's RNG holds (on-policy sampling
+    reseeds it, and the pipeline's safety RM reuses those samples instead of drawing them)."""
     from transformers import LlamaForSequenceClassification
     from transformers.utils import logging
 
     level = logging.get_verbosity()
     logging.set_verbosity_error()
     try:
-        return LlamaForSequenceClassification.from_pretrained(str(folder), dtype=torch.float32, **rm_config_updates())
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return LlamaForSequenceClassification.from_pretrained(str(folder), dtype=torch.float32, **rm_config_updates())
     finally:
         logging.set_verbosity(level)
 
@@ -242,7 +246,7 @@ def run(init: str | Path, out_dir: str | Path, overrides: list[str] | None = Non
     cfg = common.stage_config(base, lr=PAPER_LR * common.lr_scale(base), max_steps=steps,
                               warmup=common.warmup_steps(steps), min_lr_ratio=0.1, overrides=rest,
                               checkpoint_every=max(1, steps // 2), eval_every=max(1, steps // 2))
-    model = rm_from_pretrained(info["_folder"])
+    model = rm_from_pretrained(info["_folder"], seed=cfg.run.seed)
     dev = engine.device()
     accum = cfg.grad_accum(world)
     mb = cfg.run.micro_batch_size
