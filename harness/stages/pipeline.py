@@ -100,7 +100,7 @@ def _fault_scope(stage: str):
 # On the generated world the pipeline runs the post-training recipe under which rejection
 # sampling and PPO measurably raise the oracle's scores at tiny scale (BENCHMARKS.md, "PPO that
 # takes a step"; with the stage defaults alone they do not move it); the stage commands keep
-# the paper's defaults. A key set on the command line wins; `world_recipe=False`
+# the paper's defaults. A key set on the command line wins; `run(..., recipe=False)`
 # (`--paper-defaults`) drops them all.
 WORLD_RECIPE = {
     # Demonstrations with a weak tail, as human-written ones have: otherwise SFT already
