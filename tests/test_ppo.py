@@ -195,3 +195,22 @@ def test_early_stopping_prompts_are_never_rolled_out_nor_the_eval_split():
     assert [r.id for r in rollout_and_heldout_prompts(base, 8)[1]] == [r.id for r in heldout]  # seeded
     big_rollout, big_heldout = rollout_and_heldout_prompts(base, 10**6)
     assert len(big_rollout) >= len(big_heldout) > 8  # at most half held out, never all
+
+
+def test_unsafe_share_cuts_the_rl_pool_to_that_share_of_unsafe_prompts():
+    from harness import config as C
+    from harness.stages.ppo import rollout_and_heldout_prompts
+    from harness.stages.rejection import prompt_pool
+
+    base = C.load("tiny-cpu", [])
+    full = prompt_pool(base)
+    assert sum(r.is_unsafe for r in full) / len(full) > 0.45  # the world's pairs: as many safety prompts as helpfulness
+    cut = prompt_pool(base, unsafe_share=0.25)
+    assert [r for r in cut if not r.is_unsafe] == [r for r in full if not r.is_unsafe]
+    unsafe = [r for r in cut if r.is_unsafe]
+    assert unsafe == [r for r in full if r.is_unsafe][:len(unsafe)]
+    assert sum(r.is_unsafe for r in cut) / len(cut) == pytest.approx(0.25, abs=0.01)
+    rollout, heldout = rollout_and_heldout_prompts(base, 64, unsafe_share=0.25)
+    assert {r.id for r in rollout + heldout} == {r.id for r in cut}
+    with pytest.raises(ValueError, match="unsafe_share=1.0"):
+        prompt_pool(base, unsafe_share=1.0)

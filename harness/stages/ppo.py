@@ -62,6 +62,7 @@ class PPOOptions:
     temperature: float = 1.0
     max_new_tokens: int = common.POSTTRAIN_NEW_TOKENS
     eval_prompts: int = 64  # early-stopping prompts, held out of the rollouts (at most half the pool)
+    unsafe_share: float | None = None  # share of unsafe prompts in the pool (rejection.prompt_pool); None: as it comes
     patience: int = 4
     safety_threshold: float = 0.15
 
@@ -181,13 +182,13 @@ def save_policy(model, path: Path) -> None:
     tmp.replace(path)
 
 
-def rollout_and_heldout_prompts(base, n_heldout: int) -> tuple[list, list]:
+def rollout_and_heldout_prompts(base, n_heldout: int, unsafe_share: float | None = None) -> tuple[list, list]:
     """The RL prompt pool split into rollout prompts and `n_heldout` early-stopping prompts
     (seeded). The held-out ones are not the "eval" split: that one scores the final policy
     (pipeline.evaluate_policy), and selecting the checkpoint on it would bias the report."""
     from harness.stages.rejection import prompt_pool
 
-    pool = prompt_pool(base)
+    pool = prompt_pool(base, unsafe_share=unsafe_share)
     heldout = random.Random(base.run.seed).sample(pool, min(n_heldout, len(pool) // 2))
     held_ids = {r.id for r in heldout}
     return [r for r in pool if r.id not in held_ids], heldout
@@ -224,7 +225,7 @@ def run(policy: str | Path, helpful_rm: str | Path, safety_rm: str | Path, out_d
     ref.eval().requires_grad_(False)
     model = PolicyWithValue(common.load_causal_lm(policy)[0])
     copy = common.InferenceCopy(model.policy, device=dev)  # made before ZeRO-3 partitions the weights
-    pool, heldout = rollout_and_heldout_prompts(base, opts.eval_prompts)
+    pool, heldout = rollout_and_heldout_prompts(base, opts.eval_prompts, opts.unsafe_share)
     state_file = out_dir / "ppo_state.json"
     best_file = out_dir / "best_policy.safetensors"
     state = json.loads(state_file.read_text()) if resume and state_file.exists() else {"history": []}

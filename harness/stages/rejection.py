@@ -39,15 +39,26 @@ class RSOptions:
     # None: keep the best of the K samples (the paper's RS). A number m: the greedy answer
     # competes too, and a sample must score at least m above it to be kept instead.
     greedy_margin: float | None = None
+    # None: the world's preference prompts as they come (on the world about half unsafe, as
+    # many safety as helpfulness prompts). A share s: the unsafe prompts cut to s of the pool
+    # (`prompt_pool`), e.g. 0.25 as in the SFT data and the eval.
+    unsafe_share: float | None = None
 
 
-def prompt_pool(base, split: str = "preference"):
-    """Prompt records for RL (fact, math, creative, unsafe), disjoint from SFT and eval prompts."""
+def prompt_pool(base, split: str = "preference", unsafe_share: float | None = None):
+    """Prompt records for RL (fact, math, creative, unsafe), disjoint from SFT and eval prompts.
+    `unsafe_share`: keep only the first unsafe prompts, so that they make that share of the pool."""
     from harness.data.posttrain import KINDS, prompts
     from harness.data.world import build_world, world_config
 
+    if unsafe_share is not None and not 0 < unsafe_share < 1:
+        raise ValueError(f"unsafe_share={unsafe_share}: expected a fraction in (0, 1)")
     world = build_world(world_config(base.data.world_size, base.run.seed))
-    return [r for k in KINDS for r in prompts(world, k, split)]
+    safe = [r for k in KINDS if k != "unsafe" for r in prompts(world, k, split)]
+    unsafe = prompts(world, "unsafe", split)
+    if unsafe_share is not None:
+        unsafe = unsafe[:max(1, round(len(safe) * unsafe_share / (1 - unsafe_share)))]
+    return safe + unsafe
 
 
 def reward_vs_k(rewards: list[list[float]]) -> list[dict]:
@@ -95,7 +106,7 @@ def run(policy: str | Path, helpful_rm: str | Path, safety_rm: str | Path, out_d
     base = common.base_config(info)
     engine.init_distributed()  # sets this process's GPU, where sampling and scoring run
     judge = Judge(helpful_rm, safety_rm, device=engine.device())
-    pool = prompt_pool(base)
+    pool = prompt_pool(base, unsafe_share=opts.unsafe_share)
     current, rounds, started = Path(info["_folder"]), [], time.time()
     for r in range(opts.rounds):
         rdir = out_dir / f"round_{r}"
