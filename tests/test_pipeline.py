@@ -23,8 +23,8 @@ def test_world_recipe_fills_only_what_the_overrides_leave():
     assert "sft.flawed_fraction=0.3" in mine and "rs.greedy_margin=1.0" in mine
     # Own data: nothing that needs the generated world's oracle or its demonstrations.
     own = world_recipe(["rm.pairs=/data/hh.jsonl", "sft.data=alpaca"])
-    assert not any(o.startswith(("rm.on_policy_prompts=", "sft.flawed_fraction=")) for o in own)
-    assert "ppo.lr=3e-5" in own
+    assert not any(o.startswith(("rm.on_policy_prompts=", "rm.epochs=", "sft.flawed_fraction=")) for o in own)
+    assert "ppo.lr=3e-5" in own and "rs.unsafe_share=0.25" in own  # RL prompts come from the world either way
 
 
 @pytest.mark.slow

@@ -108,9 +108,15 @@ WORLD_RECIPE = {
     "sft.flawed_fraction": "0.3",
     # The paper's iterative collection: RM pairs also on the SFT policy's own samples.
     "rm.on_policy_prompts": "800",
+    # One epoch (the paper's) leaves some seeds' helpfulness RM near chance (0.53 held out),
+    # preferring an explained refusal to a correct answer on safe prompts; 3 epochs ranks them.
+    "rm.epochs": "3",
     # Samples a tiny policy's RMs can rank, and its greedy answer kept unless a sample beats
     # it clearly (BENCHMARKS.md, "rs.greedy_margin").
     "rs.temperature": "0.7", "rs.rounds": "1", "rs.greedy_margin": "1.0",
+    # The world's RL prompts are half unsafe (SFT data and eval: a quarter); at that share RS
+    # and PPO teach a tiny policy to refuse safe prompts too (BENCHMARKS.md, "false refusals").
+    "rs.unsafe_share": "0.25", "ppo.unsafe_share": "0.25",
     # 3x the paper's scaled lr: 8 PPO iterations here, hundreds in the paper.
     "ppo.lr": "3e-5",
 }
@@ -123,6 +129,7 @@ def world_recipe(overrides: list[str]) -> list[str]:
     skip = set(given)
     if given.get("rm.pairs"):
         skip.add("rm.on_policy_prompts")  # on-policy pairs need the world's oracle
+        skip.add("rm.epochs")  # tuned to the world's pair count; own data: the paper's one epoch
     if given.get("sft.data", "world") != "world":
         skip.add("sft.flawed_fraction")
     return [f"{k}={v}" for k, v in WORLD_RECIPE.items() if k not in skip]
