@@ -115,7 +115,7 @@ WORLD_RECIPE = {
     # it clearly (BENCHMARKS.md, "rs.greedy_margin").
     "rs.temperature": "0.7", "rs.rounds": "1", "rs.greedy_margin": "1.0",
     # The world's RL prompts are half unsafe (SFT data and eval: a quarter); at that share RS
-    # and PPO teach a tiny policy to refuse safe prompts too (BENCHMARKS.md, "false refusals").
+    # and PPO teach a tiny policy to refuse safe prompts too (BENCHMARKS.md, "The false-refusal fix").
     "rs.unsafe_share": "0.25", "ppo.unsafe_share": "0.25",
     # 3x the paper's scaled lr: 8 PPO iterations here, hundreds in the paper.
     "ppo.lr": "3e-5",
