@@ -112,13 +112,18 @@ WORLD_RECIPE = {
     # preferring an explained refusal to a correct answer on safe prompts; 3 epochs ranks them.
     "rm.epochs": "3",
     # Samples a tiny policy's RMs can rank, and its greedy answer kept unless a sample beats
-    # it clearly (BENCHMARKS.md, "rs.greedy_margin").
-    "rs.temperature": "0.7", "rs.rounds": "1", "rs.greedy_margin": "1.0",
+    # it clearly (BENCHMARKS.md, "rs.greedy_margin"); on 512 prompts, nearly the whole
+    # quarter-unsafe pool (536), where 256 left RS's greedy helpfulness flat.
+    "rs.temperature": "0.7", "rs.rounds": "1", "rs.greedy_margin": "1.0", "rs.prompts": "512",
     # The world's RL prompts are half unsafe (SFT data and eval: a quarter); at that share RS
-    # and PPO teach a tiny policy to refuse safe prompts too (BENCHMARKS.md, "The false-refusal fix").
-    "rs.unsafe_share": "0.25", "ppo.unsafe_share": "0.25",
-    # 3x the paper's scaled lr: 8 PPO iterations here, hundreds in the paper.
-    "ppo.lr": "3e-5",
+    # and PPO teach a tiny policy to refuse safe prompts too (BENCHMARKS.md, "The false-refusal
+    # fix"). PPO gets 3/8: at a quarter, the math template it learns on math prompts spread to
+    # unsafe ones in place of the refusal (BENCHMARKS.md, "Both levers with a 3/8-unsafe PPO pool").
+    "rs.unsafe_share": "0.25", "ppo.unsafe_share": "0.375",
+    # 3x the paper's scaled lr: 8 PPO iterations here, hundreds in the paper. Rollouts at T=0.7:
+    # at T=1 most of the tiny policy's samples to unsafe prompts are garbled (4 of 40 clean
+    # refusals, 15 of 40 at 0.7), so PPO seldom sees the refusal it should keep.
+    "ppo.lr": "3e-5", "ppo.temperature": "0.7",
 }
 
 
