@@ -10,7 +10,7 @@ adds each step's paired difference over those prompts (RS - SFT, PPO - RS, PPO -
 95% interval; with several run folders (seeds) also the differences pooled over all their
 prompts. BENCHMARKS.md ("rs.greedy_margin", "PPO that takes a step") has the numbers.
 
-    python benchmarks/rs_audit.py RUN_DIR [RUN_DIR ...] [--eval 100 [--paired]] [--no-audit]
+    python benchmarks/rs_audit.py RUN_DIR [RUN_DIR ...] [--eval 100 [--paired [--digits 4]]] [--no-audit]
 """
 
 from __future__ import annotations
@@ -75,8 +75,8 @@ def stage_evals(run: Path, n_per_kind: int, need_per_prompt: bool) -> dict:
 STEPS = (("rejection", "sft"), ("ppo", "rejection"), ("ppo", "sft"))
 
 
-def interval(d: dict) -> str:
-    return f"{d['mean_diff']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
+def interval(d: dict, digits: int = 3) -> str:
+    return f"{d['mean_diff']:+.{digits}f} [{d['ci_low']:+.{digits}f}, {d['ci_high']:+.{digits}f}]"
 
 
 def main(argv=None) -> int:
@@ -85,6 +85,8 @@ def main(argv=None) -> int:
     p.add_argument("--eval", type=int, default=0, help="also score the policies on N eval prompts per kind")
     p.add_argument("--paired", action="store_true", help="with --eval: paired differences between the stages")
     p.add_argument("--no-audit", action="store_true", help="skip the kept-set audit")
+    p.add_argument("--digits", type=int, default=3, help="decimals of the paired differences (4 tells a bound of "
+                   "-0.0004 from +0.0004 where 3 prints both as 0.000)")
     args = p.parse_args(argv)
     per_run = []
     for run in args.runs:
@@ -99,13 +101,13 @@ def main(argv=None) -> int:
         for stage, r in evals.items():
             print(stage, json.dumps({k: round(r[k], 3) for k in (*SCORES, "kl_to_sft", "false_refusal_rate") if k in r}))
         for after, before in STEPS if args.paired else ():
-            print(f"{after} - {before}", json.dumps({s: interval(paired_prompt_difference(evals[after], evals[before], s))
+            print(f"{after} - {before}", json.dumps({s: interval(paired_prompt_difference(evals[after], evals[before], s), args.digits)
                                                    for s in SCORES}))
     if args.paired and len(per_run) > 1:
         print(f"== pooled over {len(per_run)} runs (prompts matched within each run)")
         for after, before in STEPS:
             print(f"{after} - {before}", json.dumps({s: interval(pooled_prompt_difference(
-                [(e[after], e[before]) for e in per_run], s)) for s in SCORES}))
+                [(e[after], e[before]) for e in per_run], s), args.digits) for s in SCORES}))
     return 0
 
 
