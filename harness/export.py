@@ -41,6 +41,20 @@ def library_versions() -> dict:
             "deepspeed": deepspeed.__version__, "transformers": transformers.__version__}
 
 
+def compute_platform() -> dict:
+    """What the bits of a run depend on besides config and seed. On CPU, oneDNN runs bf16
+    matrix products on AMX tiles where the CPU has them and on AVX-512 otherwise, and the two
+    round differently: the same config and seed reproduce a run on the same kind of CPU, not
+    across these (BENCHMARKS.md, "The default recipe on seeds that chose nothing")."""
+    if torch.cuda.is_available():
+        return {"device": torch.cuda.get_device_name(), "cuda": torch.version.cuda}
+    cpu = torch.cpu
+    has = lambda name: bool(getattr(cpu, name, lambda: False)())  # noqa: E731  (private probes; absent on old torch)
+    return {"device": "cpu", "processor": platform.processor() or platform.machine(),
+            "capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
+            "amx": has("_is_amx_tile_supported"), "avx512_bf16": has("_is_avx512_bf16_supported")}
+
+
 def full_state_dict(ckpt_dir: str | Path, tag: str | None = None) -> dict[str, torch.Tensor]:
     """fp32 weights of the whole model from a DeepSpeed checkpoint folder (any ZeRO stage)."""
     ckpt_dir = Path(ckpt_dir)
@@ -101,7 +115,8 @@ def export_hf(
         if f.is_file():
             shutil.copy2(f, tmp / f.name)
     info = {"config": cfg.to_dict(), "seed": cfg.run.seed, "git_commit": git_commit(),
-            "parameters": count_parameters(model), "versions": library_versions(), **run_info}
+            "parameters": count_parameters(model), "versions": library_versions(),
+            "platform": compute_platform(), **run_info}
     (tmp / RUN_FILE).write_text(json.dumps(info, indent=2))
     # Replace the old export only once the new one is complete.
     if out_dir.exists():

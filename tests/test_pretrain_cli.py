@@ -91,6 +91,13 @@ def test_export_loads_in_stock_transformers_and_reproduces_val_loss(straight_run
     for key in ("config", "seed", "git_commit", "tokens_seen", "wall_time_s", "parameters"):
         assert key in info
     assert info["tokens_seen"] == 8 * 8 * 63
+    # bf16 bits differ between AMX and AVX-512 CPUs, so the export says which it ran on;
+    # checked against the kernel's own list of CPU flags.
+    flags = set(open("/proc/cpuinfo").read().split()) if os.path.exists("/proc/cpuinfo") else None
+    if flags is not None and not torch.cuda.is_available():
+        assert info["platform"]["device"] == "cpu"
+        assert info["platform"]["amx"] == ("amx_tile" in flags)
+        assert info["platform"]["avx512_bf16"] == ("avx512_bf16" in flags)
     assert (hf / "model.safetensors").exists()
     model = AutoModelForCausalLM.from_pretrained(hf, dtype=torch.float32)
     tok = AutoTokenizer.from_pretrained(hf)
